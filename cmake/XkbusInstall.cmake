@@ -1,0 +1,20 @@
+# Installs the exported targets, a CMake package config and xkbus.pc, so that
+# other programs can build against xkbus with find_package() or pkg-config.
+include(CMakePackageConfigHelpers)
+
+install(EXPORT xkbusTargets NAMESPACE xkbus:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/xkbus)
+configure_package_config_file(cmake/xkbusConfig.cmake.in
+    ${CMAKE_CURRENT_BINARY_DIR}/xkbusConfig.cmake
+    INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/xkbus)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/xkbusConfigVersion.cmake
+    COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/xkbusConfig.cmake
+              ${CMAKE_CURRENT_BINARY_DIR}/xkbusConfigVersion.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/xkbus)
+
+get_property(XKBUS_PC_LIBS GLOBAL PROPERTY XKBUS_PC_LIBS)
+get_property(XKBUS_PC_REQUIRES GLOBAL PROPERTY XKBUS_PC_REQUIRES)
+list(JOIN XKBUS_PC_LIBS " " XKBUS_PC_LIBS)
+list(JOIN XKBUS_PC_REQUIRES " " XKBUS_PC_REQUIRES)
+configure_file(cmake/xkbus.pc.in ${CMAKE_CURRENT_BINARY_DIR}/xkbus.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/xkbus.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
