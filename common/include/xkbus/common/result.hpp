@@ -10,6 +10,8 @@ namespace xkbus {
 template <class T>
 using Result = tl::expected<T, Errc>;
 
-inline tl::unexpected<Errc> fail(Errc e) noexcept { return tl::unexpected<Errc>(e); }
+inline tl::unexpected<Errc> fail(Errc e) noexcept {
+    return tl::unexpected<Errc>(e);
+}
 
 } // namespace xkbus

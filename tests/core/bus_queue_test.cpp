@@ -1,0 +1,218 @@
+// Queue limits: MAXMSGS, the reply slot, ENOLCK, EBUSY, ALL_OR_FAIL and
+// ALL_OR_WAIT with its sending state.
+#include "bus_fixture.hpp"
+
+namespace xkbus::core::testing {
+namespace {
+
+using QueueTest = BusTest;
+
+TEST_F(QueueTest, MaxMessagesDefaultsToOneHundredAndZeroQueries) {
+    auto a = open();
+    EXPECT_EQ(bus.maxMessages(a, 0).value(), 100u);
+    EXPECT_EQ(bus.maxMessages(a, 3).value(), 3u);
+    EXPECT_EQ(bus.maxMessages(a, 0).value(), 3u);
+}
+
+TEST_F(QueueTest, FullListenerSilentlyMissesByDefault) {
+    auto sender = open();
+    auto full = open();
+    auto roomy = open();
+    bind(full, "$.x");
+    bind(roomy, "$.x");
+    ASSERT_TRUE(bus.maxMessages(full, 1));
+    ASSERT_TRUE(announce(sender, "$.x"));
+    ASSERT_TRUE(announce(sender, "$.x"));
+    EXPECT_EQ(queued(full), 1u);
+    EXPECT_EQ(queued(roomy), 2u);
+}
+
+TEST_F(QueueTest, AllOrFailDeliversNothingWhenAnyListenerIsFull) {
+    auto sender = open();
+    auto full = open();
+    auto roomy = open();
+    bind(roomy, "$.x");
+    bind(full, "$.x");
+    ASSERT_TRUE(bus.maxMessages(full, 1));
+    ASSERT_TRUE(announce(sender, "$.x"));
+    EXPECT_EQ(errOf(announce(sender, "$.x", FLAG_ALL_OR_FAIL)), Errc::QUEUE_FULL);
+    EXPECT_EQ(queued(roomy), 1u) << "nothing partial delivered";
+    EXPECT_TRUE(bus.poll(sender)->writable) << "ALL_OR_FAIL never leaves a send pending";
+}
+
+TEST_F(QueueTest, ListenerBoundTwiceNeedsRoomForBothCopies) {
+    auto sender = open();
+    auto twice = open();
+    bind(twice, "$.x");
+    bind(twice, "$.x");
+    ASSERT_TRUE(bus.maxMessages(twice, 1));
+    EXPECT_EQ(errOf(announce(sender, "$.x", FLAG_ALL_OR_FAIL)), Errc::QUEUE_FULL);
+    ASSERT_TRUE(announce(sender, "$.x"));
+    EXPECT_EQ(queued(twice), 1u) << "the limit is never exceeded";
+}
+
+TEST_F(QueueTest, FullReplierIsBusyButTheIdIsAssigned) {
+    auto sender = open();
+    auto replier = open();
+    bind(replier, "$.q", true);
+    ASSERT_TRUE(bus.maxMessages(replier, 1));
+    ASSERT_TRUE(request(sender, "$.q"));
+    auto second = request(sender, "$.q");
+    EXPECT_EQ(errOf(second), Errc::QUEUE_FULL);
+    EXPECT_EQ(bus.lastSent(sender).value(), (MsgId{0, 2}));
+    EXPECT_EQ(bus.stats().ksocks[0].awaitingReplies, 1u) << "only the delivered request waits";
+}
+
+TEST_F(QueueTest, RequestReservesAReplySlotAndNoRoomIsEnolck) {
+    auto sender = open();
+    auto replier = open();
+    bind(replier, "$.q", true);
+    ASSERT_TRUE(bus.maxMessages(sender, 2));
+    ASSERT_TRUE(request(sender, "$.q"));
+    ASSERT_TRUE(request(sender, "$.q"));
+    const MsgId before = bus.lastSent(sender).value();
+    EXPECT_EQ(errOf(request(sender, "$.q")), Errc::NO_REPLY_SLOT);
+    EXPECT_EQ(bus.lastSent(sender).value(), before) << "no id assigned";
+    EXPECT_TRUE(bus.poll(sender)->writable) << "not left sending";
+    // Announcements need no reply slot.
+    EXPECT_TRUE(announce(sender, "$.other"));
+}
+
+TEST_F(QueueTest, ReservedSlotsKeepListenersOut) {
+    auto sender = open();
+    auto replier = open();
+    bind(replier, "$.q", true);
+    bind(sender, "$.news");
+    ASSERT_TRUE(bus.maxMessages(sender, 1));
+    ASSERT_TRUE(request(sender, "$.q"));
+    ASSERT_TRUE(announce(replier, "$.news"));
+    EXPECT_EQ(queued(sender), 0u) << "the only slot is held for the reply";
+    auto req = pop(replier);
+    ASSERT_TRUE(reply(replier, *req));
+    EXPECT_EQ(queued(sender), 1u) << "the reply always fits";
+}
+
+TEST_F(QueueTest, ReplyFitsEvenAfterTheSenderLowersItsLimit) {
+    auto sender = open();
+    auto replier = open();
+    auto chatter = open();
+    bind(replier, "$.q", true);
+    bind(sender, "$.news");
+    ASSERT_TRUE(request(sender, "$.q"));
+    ASSERT_TRUE(announce(chatter, "$.news"));
+    ASSERT_TRUE(announce(chatter, "$.news"));
+    ASSERT_TRUE(bus.maxMessages(sender, 1)); // now over its limit
+    auto req = pop(replier);
+    EXPECT_TRUE(reply(replier, *req)) << "the reserved slot is honoured";
+    EXPECT_EQ(queued(sender), 3u);
+}
+
+TEST_F(QueueTest, AllOrWaitReturnsTryAgainAndStaysSending) {
+    auto sender = open();
+    auto full = open();
+    bind(full, "$.x");
+    ASSERT_TRUE(bus.maxMessages(full, 1));
+    ASSERT_TRUE(announce(sender, "$.x"));
+    auto r = announce(sender, "$.x", FLAG_ALL_OR_WAIT);
+    EXPECT_EQ(errOf(r), Errc::TRY_AGAIN);
+    EXPECT_EQ(bus.lastSent(sender).value(), (MsgId{0, 2})) << "the id is assigned";
+    EXPECT_FALSE(bus.poll(sender)->writable);
+    EXPECT_EQ(errOf(announce(sender, "$.y")), Errc::STILL_SENDING);
+    EXPECT_TRUE(bus.stats().ksocks[0].sending) << "the pending message survives EALREADY";
+}
+
+TEST_F(QueueTest, AllOrWaitCompletesWhenRoomAppears) {
+    auto sender = open();
+    auto full = open();
+    bind(full, "$.x");
+    ASSERT_TRUE(bus.maxMessages(full, 1));
+    ASSERT_TRUE(announce(sender, "$.x", 0, "first"));
+    ASSERT_EQ(errOf(announce(sender, "$.x", FLAG_ALL_OR_WAIT, "second")), Errc::TRY_AGAIN);
+    (void)bus.takeWakeups();
+    auto first = pop(full);
+    ASSERT_TRUE(first);
+    EXPECT_TRUE(bus.poll(sender)->writable) << "the retry ran when room appeared";
+    auto woken = bus.takeWakeups();
+    EXPECT_NE(std::find(woken.begin(), woken.end(), sender), woken.end());
+    auto second = pop(full);
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->id, (MsgId{0, 2}));
+    EXPECT_TRUE(announce(sender, "$.y"));
+}
+
+TEST_F(QueueTest, DiscardDropsThePendingSend) {
+    auto sender = open();
+    auto full = open();
+    bind(full, "$.x");
+    ASSERT_TRUE(bus.maxMessages(full, 1));
+    ASSERT_TRUE(announce(sender, "$.x"));
+    ASSERT_EQ(errOf(announce(sender, "$.x", FLAG_ALL_OR_WAIT)), Errc::TRY_AGAIN);
+    ASSERT_TRUE(bus.discard(sender));
+    EXPECT_TRUE(bus.poll(sender)->writable);
+    pop(full);
+    EXPECT_FALSE(pop(full)) << "the discarded message never arrives";
+}
+
+TEST_F(QueueTest, PendingRequestWhoseReplierLeavesGetsDisappeared) {
+    auto sender = open();
+    auto replier = open();
+    bind(replier, "$.q", true);
+    ASSERT_TRUE(bus.maxMessages(replier, 1));
+    ASSERT_TRUE(request(sender, "$.q"));
+    auto blocked = request(sender, "$.q", FLAG_ALL_OR_WAIT);
+    ASSERT_EQ(errOf(blocked), Errc::TRY_AGAIN);
+    const MsgId blockedId = bus.lastSent(sender).value();
+    ASSERT_TRUE(bus.close(replier));
+    EXPECT_TRUE(bus.poll(sender)->writable);
+    auto first = pop(sender);
+    auto second = pop(sender);
+    ASSERT_TRUE(first && second);
+    EXPECT_EQ(first->name(), NAME_REPLIER_GONE_AWAY);
+    EXPECT_EQ(second->name(), NAME_REPLIER_DISAPPEARED);
+    EXPECT_EQ(second->inReplyTo, blockedId);
+    EXPECT_EQ(second->from, 0u);
+    EXPECT_EQ(second->flags, FLAG_SYNTHETIC);
+}
+
+TEST_F(QueueTest, PendingStatefulRequestToAReplacedReplierGetsErrorSending) {
+    auto sender = open();
+    auto replier = open();
+    bind(replier, "$.q", true);
+    ASSERT_TRUE(bus.maxMessages(replier, 1));
+    ASSERT_TRUE(request(sender, "$.q"));
+    ASSERT_EQ(errOf(request(sender, "$.q", FLAG_ALL_OR_WAIT, replier)), Errc::TRY_AGAIN);
+    const MsgId blockedId = bus.lastSent(sender).value();
+    // A wildcard replier stands behind; when the specific one unbinds (its
+    // queued request gets Unbound), the retry finds the wrong replier.
+    auto other = open();
+    bind(other, "$.*", true);
+    ASSERT_TRUE(bus.unbind(replier, "$.q", true));
+    std::vector<std::string> names;
+    std::vector<MsgId> about;
+    while (auto m = pop(sender)) {
+        names.emplace_back(m->name());
+        about.push_back(m->inReplyTo);
+    }
+    ASSERT_EQ(names.size(), 2u);
+    EXPECT_EQ(names[0], NAME_REPLIER_UNBOUND);
+    EXPECT_EQ(names[1], NAME_ERROR_SENDING);
+    EXPECT_EQ(about[1], blockedId);
+}
+
+TEST_F(QueueTest, MaxMessageSizeDefaultsTo409600AndIsEnforced) {
+    auto sender = open();
+    EXPECT_EQ(bus.maxMessageSize(QUERY_CURRENT_SIZE).value(), 409600u);
+    EXPECT_EQ(bus.maxMessageSize(QUERY_ABSOLUTE_SIZE).value(), 409600u);
+    const std::string name = "$.big";
+    const size_t fits = 409600 - entireMessageLength(name.size(), 0) - 4;
+    EXPECT_TRUE(announce(sender, name, 0, std::string(fits, 'x')));
+    EXPECT_EQ(errOf(announce(sender, name, 0, std::string(fits + 5, 'x'))), Errc::MESSAGE_TOO_BIG);
+    ASSERT_FALSE(bus.maxMessageSize(99));
+    EXPECT_EQ(bus.maxMessageSize(99).error(), Errc::INVALID);
+    ASSERT_FALSE(bus.maxMessageSize(409601));
+    EXPECT_EQ(bus.maxMessageSize(200).value(), 200u);
+    EXPECT_EQ(errOf(announce(sender, name, 0, std::string(200, 'x'))), Errc::MESSAGE_TOO_BIG);
+}
+
+} // namespace
+} // namespace xkbus::core::testing
