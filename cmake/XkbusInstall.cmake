@@ -13,8 +13,18 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/xkbusConfig.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/xkbus)
 
 get_property(XKBUS_PC_LIBS GLOBAL PROPERTY XKBUS_PC_LIBS)
-get_property(XKBUS_PC_REQUIRES GLOBAL PROPERTY XKBUS_PC_REQUIRES)
 list(JOIN XKBUS_PC_LIBS " " XKBUS_PC_LIBS)
-list(JOIN XKBUS_PC_REQUIRES " " XKBUS_PC_REQUIRES)
+# pkg-config modules our static libraries need at link time (for example the
+# Xen libraries): a layer adds them with
+#   set_property(GLOBAL APPEND PROPERTY XKBUS_PC_REQUIRES xengnttab)
+get_property(XKBUS_PC_REQUIRES GLOBAL PROPERTY XKBUS_PC_REQUIRES)
+if(XKBUS_PC_REQUIRES)
+    list(REMOVE_DUPLICATES XKBUS_PC_REQUIRES)
+    list(JOIN XKBUS_PC_REQUIRES " " XKBUS_PC_REQUIRES)
+    set(XKBUS_PC_REQUIRES_LINE "Requires: ${XKBUS_PC_REQUIRES}")
+endif()
+# Relative to the .pc file, so `cmake --install --prefix DIR` works anywhere.
+file(RELATIVE_PATH XKBUS_PC_PREFIX_FROM_PCDIR "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig"
+     "${CMAKE_INSTALL_PREFIX}")
 configure_file(cmake/xkbus.pc.in ${CMAKE_CURRENT_BINARY_DIR}/xkbus.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/xkbus.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
