@@ -1,5 +1,7 @@
 // Replays every file of a corpus directory through a libFuzzer entry point, so
 // ordinary test builds run the fuzz harnesses over the checked-in inputs.
+#include "fuzz_target.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -7,8 +9,6 @@
 #include <fstream>
 #include <iterator>
 #include <vector>
-
-#include "fuzz_target.hpp"
 
 int main(int argc, char** argv) {
     if (argc != 2) {
