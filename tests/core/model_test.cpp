@@ -3,6 +3,7 @@
 // checked after every step. XKBUS_MODEL_SEED and XKBUS_MODEL_STEPS override.
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <gtest/gtest.h>
 #include <map>
 #include <random>
@@ -114,6 +115,7 @@ private:
         ASSERT_TRUE(m_bus.close(id));
         std::erase(m_open, id);
         m_models.erase(id);
+        m_mirrors.erase(id);
     }
 
     void closeKsock() {
@@ -229,14 +231,34 @@ private:
     }
 
     // Pops one message, classifying it by where it came from before it leaves.
+    // Half the time it pops the way a client with a mirror does: the copy at
+    // the head of its (possibly stale) mirror, by copy id.
     void popFrom(KsockId id) {
+        if (pick(2) == 0) {
+            applyQueueEvents();
+        }
         const Ksock* state = m_bus.inspect(id);
         if (state->queue.empty()) {
             EXPECT_FALSE(m_bus.nextMessage(id).value().has_value());
             return;
         }
-        const bool answerToUs = state->queue.front().via == 0 && state->queue.front().msg.isReply();
-        auto m = m_bus.nextMessage(id).value();
+        std::deque<uint64_t>& mirror = m_mirrors[id];
+        const bool byCopy = !mirror.empty() && pick(2) == 0;
+        const uint64_t copyId = byCopy ? mirror.front() : state->queue.front().copyId;
+        auto item = std::find_if(state->queue.begin(), state->queue.end(),
+                                 [&](const QueuedMessage& q) { return q.copyId == copyId; });
+        ASSERT_NE(item, state->queue.end()) << "the mirror names a copy the bus does not hold";
+        const bool answerToUs = item->via == 0 && item->msg.isReply();
+        std::optional<Message> m;
+        if (byCopy) {
+            m = m_bus.popCopy(id, copyId).value();
+        } else {
+            // The flush path: the daemon pops the head and answers after the
+            // events it shipped before, which the client applies first.
+            m = m_bus.nextMessage(id).value();
+            applyQueueEvents();
+        }
+        std::erase(m_mirrors[id], copyId);
         ASSERT_TRUE(m.has_value());
         ++m_popped;
         KsockModel& model = m_models[id];
@@ -354,6 +376,40 @@ private:
         EXPECT_TRUE(r || r.error() == Errc::QUEUE_FULL);
     }
 
+    // What a client does with the events the daemon ships it.
+    void applyQueueEvents() {
+        for (const QueueEvent& e : m_bus.takeQueueEvents()) {
+            if (!m_bus.isOpen(e.ksock)) {
+                continue;
+            }
+            std::deque<uint64_t>& mirror = m_mirrors[e.ksock];
+            switch (e.kind) {
+            case QueueEvent::Kind::PUSHED_TAIL:
+                mirror.push_back(e.copyId);
+                break;
+            case QueueEvent::Kind::PUSHED_HEAD:
+                mirror.push_front(e.copyId);
+                break;
+            case QueueEvent::Kind::REMOVED:
+                std::erase(mirror, e.copyId);
+                break;
+            case QueueEvent::Kind::SEND_FINISHED:
+                break;
+            }
+        }
+    }
+
+    void checkMirrors() {
+        applyQueueEvents();
+        for (KsockId id : m_open) {
+            std::deque<uint64_t> core;
+            for (const auto& item : m_bus.inspect(id)->queue) {
+                core.push_back(item.copyId);
+            }
+            EXPECT_EQ(m_mirrors[id], core) << "Ksock " << id << ": mirror and queue differ";
+        }
+    }
+
     void beforeStep() {
         for (KsockId id : m_open) {
             m_models[id].slotsBefore = m_bus.inspect(id)->slotsUsed();
@@ -385,6 +441,7 @@ private:
             EXPECT_EQ(model.owed.size(), k->owedReplies.size()) << "Ksock " << id;
         }
         checkEveryAwaitedRequestIsStillOwed();
+        checkMirrors();
         // Every copy is accounted for.
         EXPECT_EQ(stats.copiesQueued, stats.copiesPopped + stats.copiesDropped + inQueues);
         EXPECT_EQ(stats.copiesPopped, m_popped);
@@ -418,7 +475,8 @@ private:
         }
     }
 
-    Bus m_bus{0};
+    Bus m_bus{0, BusConfig{.recordQueueEvents = true}};
+    std::map<KsockId, std::deque<uint64_t>> m_mirrors;
     std::mt19937 m_rng;
     std::vector<KsockId> m_open;
     std::map<KsockId, KsockModel> m_models;

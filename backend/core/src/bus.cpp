@@ -230,6 +230,7 @@ void Bus::removeBinding(Ksock& k, const Binding& binding) {
         if (item.msg.wantsYouToReply()) {
             unbound.emplace_back(item.msg.from, item.msg.id);
         }
+        record(QueueEvent::Kind::REMOVED, k, item.copyId, nullptr);
         return true;
     });
     m_copiesDropped += removed;
@@ -425,14 +426,17 @@ void Bus::commitDelivery(Ksock* sender, const Message& msg, bool slotReserved, c
 }
 
 void Bus::push(Ksock& k, const Message& msg, uint64_t via, bool wantYouToReply) {
-    QueuedMessage item{msg, via};
+    QueuedMessage item{msg, via, m_nextCopyId++};
     if (wantYouToReply) {
         item.msg.flags |= FLAG_WANT_YOU_TO_REPLY;
     } else {
         item.msg.flags &= ~FLAG_WANT_YOU_TO_REPLY;
     }
     // URGENT goes to the head, so two urgent messages come out newest first.
-    if ((msg.flags & FLAG_URGENT) != 0) {
+    const bool urgent = (msg.flags & FLAG_URGENT) != 0;
+    record(urgent ? QueueEvent::Kind::PUSHED_HEAD : QueueEvent::Kind::PUSHED_TAIL, k, item.copyId,
+           &item.msg);
+    if (urgent) {
         k.queue.push_front(std::move(item));
     } else {
         k.queue.push_back(std::move(item));
@@ -457,6 +461,12 @@ void Bus::pushStatus(KsockId to, KsockId from, MsgId request, std::string_view n
     status.inReplyTo = request;
     push(*k, status, 0, false);
     eraseFirst(k->awaitingReplies, request);
+}
+
+void Bus::record(QueueEvent::Kind kind, const Ksock& k, uint64_t copyId, const Message* msg) {
+    if (m_config.recordQueueEvents) {
+        m_events.push_back(QueueEvent{kind, k.id, copyId, msg != nullptr ? *msg : Message{}});
+    }
 }
 
 void Bus::wake(Ksock& k) {
@@ -516,6 +526,7 @@ void Bus::finishPending(Ksock& k, const Result<void>& outcome) {
     if (!outcome) {
         forgetReplyToGoneSender(k, msg, outcome.error());
     }
+    record(QueueEvent::Kind::SEND_FINISHED, k, 0, nullptr);
     wake(k);
 }
 
@@ -543,16 +554,34 @@ Result<std::optional<Message>> Bus::nextMessage(KsockId id) {
     if (k.queue.empty()) {
         return std::optional<Message>();
     }
-    Message msg = std::move(k.queue.front().msg);
-    k.queue.pop_front();
+    return std::optional<Message>(takeFromQueue(k, k.queue.begin()));
+}
+
+Result<Message> Bus::popCopy(KsockId id, uint64_t copyId) {
+    auto found = findOrFail(id);
+    if (!found) {
+        return fail(found.error());
+    }
+    Ksock& k = **found;
+    auto at = std::find_if(k.queue.begin(), k.queue.end(),
+                           [&](const QueuedMessage& item) { return item.copyId == copyId; });
+    if (at == k.queue.end()) {
+        return fail(Errc::INVALID);
+    }
+    return takeFromQueue(k, at);
+}
+
+// Popping, not reading, is what makes the replier owe the answer: a reader
+// that dies mid-read still gets its requests reported as Ignored.
+Message Bus::takeFromQueue(Ksock& k, std::deque<QueuedMessage>::iterator at) {
+    Message msg = std::move(at->msg);
+    k.queue.erase(at);
     ++m_copiesPopped;
-    // Popping, not reading, is what makes the replier owe the answer: a
-    // reader that dies mid-read still gets its requests reported as Ignored.
     if (msg.wantsYouToReply()) {
         k.owedReplies.push_back(OwedReply{msg.id, msg.from});
     }
     roomMayHaveAppeared(k);
-    return std::optional<Message>(std::move(msg));
+    return msg;
 }
 
 Result<MsgId> Bus::lastSent(KsockId id) const {
@@ -776,6 +805,12 @@ std::vector<KsockId> Bus::takeWakeups() {
     }
     std::erase_if(woken, [&](KsockId id) { return !m_ksocks.contains(id); });
     return woken;
+}
+
+std::vector<QueueEvent> Bus::takeQueueEvents() {
+    std::vector<QueueEvent> events;
+    events.swap(m_events);
+    return events;
 }
 
 BusStats Bus::stats() const {

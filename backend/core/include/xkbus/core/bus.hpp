@@ -28,6 +28,7 @@ struct BusConfig {
     uint32_t absoluteMaxMessageSize = DEFAULT_MAX_MESSAGE_SIZE;
     uint32_t defaultMaxMessages = 100;     // each Ksock's queue limit when opened
     uint32_t maxUnsentUnbindEvents = 1000; // the set-aside list's limit
+    bool recordQueueEvents = false;        // keep QueueEvents for takeQueueEvents()
 };
 
 struct OpenOptions {
@@ -79,7 +80,24 @@ struct BusStats {
 
 struct QueuedMessage {
     Message msg;
-    uint64_t via = 0; // the binding that caused it (0: a reply or a status)
+    uint64_t via = 0;    // the binding that caused it (0: a reply or a status)
+    uint64_t copyId = 0; // unique on the bus: names this copy in this queue
+};
+
+// A change to a Ksock's queue that its owner did not ask for, or the end of
+// its blocked send. A daemon ships these to the owning client, in order, so
+// the client can keep a mirror of the queue (docs/architecture.md).
+struct QueueEvent {
+    enum class Kind : uint8_t {
+        PUSHED_TAIL,   // msg was queued at the tail
+        PUSHED_HEAD,   // msg was queued at the head (URGENT)
+        REMOVED,       // the copy was dropped by an unbind
+        SEND_FINISHED, // the Ksock's blocked ALL_OR_WAIT send completed or failed
+    };
+    Kind kind = Kind::PUSHED_TAIL;
+    KsockId ksock = 0;
+    uint64_t copyId = 0;
+    Message msg; // for the PUSHED kinds
 };
 
 struct OwedReply {
@@ -136,6 +154,9 @@ public:
     Result<void> discard(KsockId id);
     // NEXTMSG: pops the next message; nullopt when the queue is empty.
     Result<std::optional<Message>> nextMessage(KsockId id);
+    // Pops one particular copy, wherever it is in the queue: a client that
+    // pops from its mirror names the copy it took. INVALID if it is not queued.
+    Result<Message> popCopy(KsockId id, uint64_t copyId);
     Result<MsgId> lastSent(KsockId id) const;
 
     // MAXMSGS: 0 queries; returns the limit now in force.
@@ -155,6 +176,8 @@ public:
     // Ksocks that became readable, or whose pending send finished, since the
     // last call. The host wakes their pollable fds.
     std::vector<KsockId> takeWakeups();
+    // The queue events since the last call (only with recordQueueEvents).
+    std::vector<QueueEvent> takeQueueEvents();
 
     BusStats stats() const;
     std::vector<BindingInfo> bindings() const; // in bind order
@@ -183,6 +206,8 @@ private:
     void push(Ksock& k, const Message& msg, uint64_t via, bool wantYouToReply);
     void pushStatus(KsockId to, KsockId from, MsgId request, std::string_view name);
     void wake(Ksock& k);
+    void record(QueueEvent::Kind kind, const Ksock& k, uint64_t copyId, const Message* msg);
+    Message takeFromQueue(Ksock& k, std::deque<QueuedMessage>::iterator at);
 
     Result<void> reportBindEvent(const Ksock& binder, bool isBind, std::string_view name);
     void reportUnbindOnClose(const Ksock& binder, std::string_view name);
@@ -212,6 +237,8 @@ private:
     uint64_t m_copiesQueued = 0;
     uint64_t m_copiesPopped = 0;
     uint64_t m_copiesDropped = 0;
+    uint64_t m_nextCopyId = 1;
+    std::vector<QueueEvent> m_events;
     std::unique_ptr<Plan> m_plan; // reused by every send, so routing does not allocate
 };
 
