@@ -8,6 +8,7 @@
 
 namespace {
 
+using namespace xkbus;
 using namespace xkbus::core;
 
 std::string describe(const Message& m) {

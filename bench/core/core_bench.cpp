@@ -16,6 +16,7 @@
 
 namespace {
 
+using namespace xkbus;
 using namespace xkbus::core;
 using Clock = std::chrono::steady_clock;
 

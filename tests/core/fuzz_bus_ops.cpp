@@ -14,6 +14,7 @@
 
 namespace {
 
+using namespace xkbus;
 using namespace xkbus::core;
 
 class Script {

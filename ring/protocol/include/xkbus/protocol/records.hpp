@@ -1,0 +1,104 @@
+// The records a client and the daemon exchange over their connection (one
+// ring pair per client process). The ring moves opaque records; this is what
+// is inside them. Fixed little-endian layout, documented in docs/protocol.md.
+// decode() is the only way bytes from a peer become a Record, and it checks
+// every length and field before anything else looks at them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+#include <xkbus/common/kbus_types.hpp>
+#include <xkbus/common/result.hpp>
+
+namespace xkbus::protocol {
+
+inline constexpr uint16_t PROTOCOL_VERSION = 1;
+
+enum class RecordType : uint16_t {
+    // client -> daemon; each has a call id and gets one RESULT, except POP
+    HELLO = 1,        // arg: protocol version; value: the client's pid (for logs)
+    OPEN = 2,         // handle: the client's name for the new Ksock; arg: bus; value: OPEN_* flags
+    CLOSE = 3,        // handle
+    BIND = 4,         // handle, arg: is_replier, name
+    UNBIND = 5,       // handle, arg: is_replier, name
+    FIND_REPLIER = 6, // handle, name; RESULT value: the replier's Ksock id or 0
+    SEND = 7,         // handle, message; RESULT value: the message id (packMsgId)
+    DISCARD = 8,      // handle
+    POP = 9,          // handle, value: copy id. One-way: the client popped that copy
+    NEXT = 10,        // handle; the daemon pops the head for the client: RESULT value:
+                      // copy id, or 0 if empty. The PUSHED events before it hold the copy
+    CONTROL = 11,     // handle, arg: Control, value: its argument; RESULT value: the answer
+    NEW_BUS = 12,     // RESULT value: the new bus index
+    // daemon -> client
+    RESULT = 256,        // call id, arg: errno (0 = success), value
+    PUSHED = 257,        // handle, arg: 1 if at the head (URGENT), value: copy id, message
+    REMOVED = 258,       // handle, value: copy id (an unbind dropped it)
+    SEND_FINISHED = 259, // handle: its blocked ALL_OR_WAIT send is over
+};
+
+// The per-Ksock settings and queries KBUS made ioctls of.
+enum class Control : uint32_t {
+    KSOCK_ID = 1,
+    LAST_SENT = 2, // value: packMsgId
+    MAX_MESSAGES = 3,
+    NUM_MESSAGES = 4,
+    NUM_UNREPLIED_TO = 5,
+    ONLY_ONCE = 6,
+    VERBOSE = 7,
+    REPORT_REPLIER_BINDS = 8,
+    MAX_MESSAGE_SIZE = 9,
+};
+
+inline constexpr uint64_t OPEN_WRITABLE = 1;
+
+struct Header {
+    MsgId id;
+    MsgId inReplyTo;
+    uint32_t to = 0;
+    uint32_t from = 0;
+    OrigFrom origFrom;
+    OrigFrom finalTo;
+    uint32_t extra = 0;
+    uint32_t flags = 0;
+    friend bool operator==(const Header&, const Header&) = default;
+};
+
+struct Record {
+    RecordType type = RecordType::HELLO;
+    uint32_t callId = 0;
+    uint32_t handle = 0;
+    uint32_t arg = 0;
+    uint64_t value = 0;
+    Header header;               // SEND, PUSHED
+    std::string name;            // BIND, UNBIND, FIND_REPLIER, SEND, PUSHED
+    std::vector<std::byte> data; // SEND, PUSHED
+    friend bool operator==(const Record&, const Record&) = default;
+};
+
+struct Limits {
+    uint32_t maxName = MAX_NAME_LEN;
+    uint32_t maxData = DEFAULT_MAX_MESSAGE_SIZE; // no record carries more data than this
+};
+
+// Bytes encode() appends for `r`.
+size_t encodedSize(const Record& r) noexcept;
+// Appends the encoding of `r` to `out`.
+void encode(const Record& r, std::vector<std::byte>& out);
+// Parses exactly one record. PROTOCOL_VIOLATION for anything malformed:
+// unknown type, wrong length for the type, over the limits, trailing bytes.
+Result<Record> decode(std::span<const std::byte> bytes, const Limits& limits = {});
+
+// True for the types a client may send, false for the daemon's.
+bool isClientRecord(RecordType t) noexcept;
+
+constexpr uint64_t packMsgId(MsgId id) noexcept {
+    return (uint64_t{id.networkId} << 32) | id.serialNum;
+}
+constexpr MsgId unpackMsgId(uint64_t v) noexcept {
+    return MsgId{static_cast<uint32_t>(v >> 32), static_cast<uint32_t>(v)};
+}
+
+} // namespace xkbus::protocol

@@ -1,0 +1,22 @@
+// libFuzzer target: arbitrary bytes as a record from a hostile peer. decode()
+// must refuse or accept without touching memory it should not, and whatever
+// it accepts must encode back to the same bytes.
+#include "../fuzz/fuzz_target.hpp"
+
+#include <cstdlib>
+#include <xkbus/protocol/records.hpp>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    using namespace xkbus::protocol;
+    const std::span<const std::byte> in(reinterpret_cast<const std::byte*>(data), size);
+    auto rec = decode(in, Limits{.maxName = 1000, .maxData = 4096});
+    if (!rec) {
+        return 0;
+    }
+    std::vector<std::byte> again;
+    encode(*rec, again);
+    if (again.size() != size || !std::equal(again.begin(), again.end(), in.begin())) {
+        std::abort(); // the encoding is canonical: accepted bytes round-trip exactly
+    }
+    return 0;
+}

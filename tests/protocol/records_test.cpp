@@ -1,0 +1,117 @@
+// Round trips and refusals of the connection records.
+#include <gtest/gtest.h>
+#include <xkbus/protocol/records.hpp>
+
+namespace xkbus::protocol {
+namespace {
+
+std::vector<std::byte> bytesOf(const Record& r) {
+    std::vector<std::byte> out;
+    encode(r, out);
+    return out;
+}
+
+Record sampleSend() {
+    Record r;
+    r.type = RecordType::SEND;
+    r.callId = 7;
+    r.handle = 3;
+    r.header.id = MsgId{1, 2};
+    r.header.inReplyTo = MsgId{3, 4};
+    r.header.to = 5;
+    r.header.flags = FLAG_WANT_A_REPLY | 0x10000;
+    r.header.origFrom = OrigFrom{6, 7};
+    r.header.finalTo = OrigFrom{8, 9};
+    r.name = "$.a.b";
+    r.data = {std::byte{1}, std::byte{2}, std::byte{3}};
+    return r;
+}
+
+TEST(Records, EveryTypeRoundTrips) {
+    for (auto type :
+         {RecordType::HELLO, RecordType::OPEN, RecordType::CLOSE, RecordType::BIND,
+          RecordType::UNBIND, RecordType::FIND_REPLIER, RecordType::SEND, RecordType::DISCARD,
+          RecordType::POP, RecordType::NEXT, RecordType::CONTROL, RecordType::NEW_BUS,
+          RecordType::RESULT, RecordType::PUSHED, RecordType::REMOVED, RecordType::SEND_FINISHED}) {
+        Record r = sampleSend();
+        r.type = type;
+        r.arg = 11;
+        r.value = 0x1122334455667788ull;
+        const bool hasMessage = type == RecordType::SEND || type == RecordType::PUSHED;
+        const bool hasName = hasMessage || type == RecordType::BIND || type == RecordType::UNBIND ||
+                             type == RecordType::FIND_REPLIER;
+        if (!hasMessage) {
+            r.header = Header{};
+            r.data.clear();
+        }
+        if (!hasName) {
+            r.name.clear();
+        }
+        auto bytes = bytesOf(r);
+        EXPECT_EQ(bytes.size(), encodedSize(r));
+        auto back = decode(bytes);
+        ASSERT_TRUE(back) << static_cast<int>(type);
+        EXPECT_EQ(*back, r) << static_cast<int>(type);
+    }
+}
+
+TEST(Records, TruncationAtEveryLengthIsRefused) {
+    auto bytes = bytesOf(sampleSend());
+    for (size_t n = 0; n < bytes.size(); ++n) {
+        auto r = decode(std::span(bytes).first(n));
+        ASSERT_FALSE(r) << n;
+        EXPECT_EQ(r.error(), Errc::PROTOCOL_VIOLATION);
+    }
+}
+
+TEST(Records, TrailingBytesUnknownTypesAndVersionsAreRefused) {
+    auto bytes = bytesOf(sampleSend());
+    bytes.push_back(std::byte{0});
+    EXPECT_FALSE(decode(bytes));
+    auto unknown = bytesOf(sampleSend());
+    unknown[0] = std::byte{99};
+    EXPECT_FALSE(decode(unknown));
+    auto version = bytesOf(sampleSend());
+    version[2] = std::byte{2};
+    EXPECT_FALSE(decode(version));
+}
+
+TEST(Records, LengthsOverTheLimitsAreRefusedBeforeAnyCopy) {
+    Record r = sampleSend();
+    r.name = std::string(1001, 'x');
+    EXPECT_FALSE(decode(bytesOf(r)));
+    r.name = "$.a";
+    r.data.assign(101, std::byte{0});
+    EXPECT_FALSE(decode(bytesOf(r), Limits{.maxName = 1000, .maxData = 100}));
+    EXPECT_TRUE(decode(bytesOf(r), Limits{.maxName = 1000, .maxData = 101}));
+}
+
+TEST(Records, NameRecordsCarryNoData) {
+    Record r;
+    r.type = RecordType::BIND;
+    r.name = "$.x";
+    auto bytes = bytesOf(r);
+    // Claim one byte of data and supply it: still refused for a BIND.
+    bytes[24 + 4] = std::byte{1};
+    bytes.push_back(std::byte{0});
+    EXPECT_FALSE(decode(bytes));
+}
+
+TEST(Records, HugeClaimedLengthsDoNotOverflow) {
+    auto bytes = bytesOf(sampleSend());
+    const size_t lengths = 24 + 48;
+    for (int i = 0; i < 8; ++i) {
+        bytes[lengths + static_cast<size_t>(i)] = std::byte{0xFF};
+    }
+    EXPECT_FALSE(decode(bytes, Limits{.maxName = 0xFFFFFFFF, .maxData = 0xFFFFFFFF}));
+}
+
+TEST(Records, ClientAndDaemonTypesAreSeparated) {
+    EXPECT_TRUE(isClientRecord(RecordType::SEND));
+    EXPECT_FALSE(isClientRecord(RecordType::PUSHED));
+    EXPECT_EQ(unpackMsgId(packMsgId(MsgId{0xAABBCCDD, 0x11223344})),
+              (MsgId{0xAABBCCDD, 0x11223344}));
+}
+
+} // namespace
+} // namespace xkbus::protocol
