@@ -216,3 +216,52 @@ TEST_F(QueueTest, MaxMessageSizeDefaultsTo409600AndIsEnforced) {
 
 } // namespace
 } // namespace xkbus::core::testing
+
+namespace xkbus::core::testing {
+namespace {
+
+TEST(ChargeGroups, AGroupOverItsByteQuotaIsFullForEveryMember) {
+    const uint64_t one = entireMessageLength(4, 100); // "$.x" + 100 bytes: 196
+    Bus bus{0, BusConfig{.maxQueuedBytesPerGroup = 2 * one}};
+    auto sender = bus.open().value();
+    auto a = bus.open(OpenOptions{.chargeGroup = 7}).value();
+    auto b = bus.open(OpenOptions{.chargeGroup = 7}).value();
+    auto other = bus.open(OpenOptions{.chargeGroup = 8}).value();
+    for (auto k : {a, b, other}) {
+        ASSERT_TRUE(bus.bind(k, "$.xy", false));
+    }
+    const std::string data(100, 'd');
+    ASSERT_TRUE(bus.send(sender, makeMessage("$.xy", data)));
+    // Group 7 now holds two copies: it is at its quota. Group 8 holds one.
+    EXPECT_EQ(bus.send(sender, makeMessage("$.xy", data, FLAG_ALL_OR_FAIL)).error(),
+              Errc::QUEUE_FULL);
+    ASSERT_TRUE(bus.send(sender, makeMessage("$.xy", data))); // default: group 7 misses it
+    EXPECT_EQ(bus.numMessages(a).value(), 1u);
+    EXPECT_EQ(bus.numMessages(other).value(), 2u);
+    ASSERT_TRUE(bus.nextMessage(a).value()); // popping gives the group room again
+    ASSERT_TRUE(bus.send(sender, makeMessage("$.xy", data)));
+    // Room for one copy in group 7: the newest binding (b's) takes it.
+    EXPECT_EQ(bus.numMessages(b).value(), 2u);
+    EXPECT_EQ(bus.numMessages(a).value(), 0u) << "a is full as a member of group 7";
+    auto stats = bus.stats();
+    ASSERT_EQ(stats.queuedBytesByGroup.size(), 3u); // groups 0 (sender), 7 and 8
+    EXPECT_EQ(stats.queuedBytesByGroup[1], (std::pair<uint32_t, uint64_t>{7, 2 * one}));
+    EXPECT_EQ(stats.queuedBytesByGroup[2], (std::pair<uint32_t, uint64_t>{8, 3 * one}));
+}
+
+TEST(ChargeGroups, RepliesUseTheirReservedSlotWhateverTheQuota) {
+    Bus bus{0, BusConfig{.maxQueuedBytesPerGroup = 300}};
+    auto sender = bus.open(OpenOptions{.chargeGroup = 1}).value();
+    auto replier = bus.open(OpenOptions{.chargeGroup = 2}).value();
+    ASSERT_TRUE(bus.bind(replier, "$.q", true));
+    auto id = bus.send(sender, makeMessage("$.q", "", FLAG_WANT_A_REPLY)).value();
+    auto req = bus.nextMessage(replier).value();
+    Message reply = makeMessage("$.q", std::string(1000, 'r'));
+    reply.inReplyTo = id;
+    reply.to = sender;
+    EXPECT_TRUE(bus.send(replier, reply));
+    EXPECT_TRUE(bus.nextMessage(sender).value());
+}
+
+} // namespace
+} // namespace xkbus::core::testing

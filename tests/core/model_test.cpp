@@ -103,7 +103,8 @@ private:
         if (m_open.size() >= 8) {
             return;
         }
-        const KsockId id = m_bus.open().value();
+        const KsockId id =
+            m_bus.open(OpenOptions{.chargeGroup = static_cast<uint32_t>(pick(3))}).value();
         m_open.push_back(id);
         m_models[id];
         if (pick(2) == 0) {
@@ -442,9 +443,27 @@ private:
         }
         checkEveryAwaitedRequestIsStillOwed();
         checkMirrors();
+        checkCharges();
         // Every copy is accounted for.
         EXPECT_EQ(stats.copiesQueued, stats.copiesPopped + stats.copiesDropped + inQueues);
         EXPECT_EQ(stats.copiesPopped, m_popped);
+    }
+
+    // Each group's charge is the size of its members' queued copies, and a
+    // group never grows past its quota (replies excepted: their room was
+    // reserved when the request was sent).
+    void checkCharges() {
+        std::map<uint32_t, uint64_t> expected;
+        for (KsockId id : m_open) {
+            const Ksock* k = m_bus.inspect(id);
+            for (const auto& item : k->queue) {
+                expected[k->options.chargeGroup] +=
+                    entireMessageLength(item.msg.name().size(), item.msg.data().size());
+            }
+        }
+        for (const auto& [group, bytes] : m_bus.stats().queuedBytesByGroup) {
+            EXPECT_EQ(bytes, expected[group]) << "group " << group;
+        }
     }
 
     // The reply guarantee itself: a request the bus still awaits an answer to
@@ -475,7 +494,7 @@ private:
         }
     }
 
-    Bus m_bus{0, BusConfig{.recordQueueEvents = true}};
+    Bus m_bus{0, BusConfig{.recordQueueEvents = true, .maxQueuedBytesPerGroup = 2000}};
     std::map<KsockId, std::deque<uint64_t>> m_mirrors;
     std::mt19937 m_rng;
     std::vector<KsockId> m_open;

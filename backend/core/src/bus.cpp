@@ -27,24 +27,12 @@ bool eraseFirst(std::vector<T>& v, const T& value) {
     return true;
 }
 
-// Claims `n` queue slots on `k` for the send being planned (stamp), on top of
-// what the plan already claimed there. n == 0 checks that the slots in use
-// still fit, which is what a reply into a reserved slot needs.
-bool reserveSlots(Ksock& k, uint64_t stamp, uint32_t n) {
-    if (k.planStamp != stamp) {
-        k.planStamp = stamp;
-        k.plannedSlots = 0;
-        k.plannedCopies = 0;
-    }
-    if (k.slotsUsed() + k.plannedSlots + n > k.maxMessages) {
-        return false;
-    }
-    k.plannedSlots += n;
-    return true;
-}
-
 bool hasPlannedCopy(const Ksock& k, uint64_t stamp) {
     return k.planStamp == stamp && k.plannedCopies > 0;
+}
+
+uint64_t copyBytes(const Message& msg) noexcept {
+    return entireMessageLength(msg.name().size(), msg.data().size());
 }
 
 Result<uint32_t> applySwitch(bool& setting, uint32_t request) {
@@ -115,6 +103,7 @@ Result<KsockId> Bus::open(OpenOptions options) {
     k->id = id;
     k->options = options;
     k->maxMessages = m_config.defaultMaxMessages;
+    k->charge = &m_charges[options.chargeGroup];
     m_ksocks.emplace(id, std::move(k));
     return id;
 }
@@ -134,6 +123,9 @@ Result<void> Bus::close(KsockId id) {
         }
     }
     m_copiesDropped += k.queue.size();
+    for (const QueuedMessage& item : k.queue) {
+        uncharge(k, item.msg);
+    }
     k.queue.clear();
 
     // Listener bindings go first, so the Ksock cannot receive the unbind
@@ -231,6 +223,7 @@ void Bus::removeBinding(Ksock& k, const Binding& binding) {
             unbound.emplace_back(item.msg.from, item.msg.id);
         }
         record(QueueEvent::Kind::REMOVED, k, item.copyId, nullptr);
+        uncharge(k, item.msg);
         return true;
     });
     m_copiesDropped += removed;
@@ -339,6 +332,7 @@ Result<void> Bus::planDelivery(Ksock* sender, const Message& msg, bool slotReser
     const bool waitForRoom = (msg.flags & FLAG_ALL_OR_WAIT) != 0;
     const bool failIfFull = (msg.flags & FLAG_ALL_OR_FAIL) != 0;
     const Errc fullError = waitForRoom ? Errc::TRY_AGAIN : Errc::QUEUE_FULL;
+    const uint64_t bytes = copyBytes(msg);
 
     m_bindingIndex.route(msg.name(), plan.route);
     plan.replyTarget = nullptr;
@@ -351,7 +345,7 @@ Result<void> Bus::planDelivery(Ksock* sender, const Message& msg, bool slotReser
             return fail(Errc::NO_RECIPIENT);
         }
         if (sender != nullptr && !slotReserved) {
-            reserveSlots(*sender, stamp, 1); // send() checked the room (NO_REPLY_SLOT)
+            reserve(*sender, stamp, 1, 0); // send() checked the room (NO_REPLY_SLOT)
         }
     }
     if (msg.isReply()) {
@@ -373,7 +367,7 @@ Result<void> Bus::planDelivery(Ksock* sender, const Message& msg, bool slotReser
         // The reply fills the slot reserved when the request was sent, so it
         // always fits, even if the sender has lowered its limit since (KBUS
         // refused it with EBUSY then).
-        reserveSlots(*target, stamp, 0);
+        reserve(*target, stamp, 0, 0);
         ++target->plannedCopies;
         plan.replyTarget = target;
     }
@@ -382,7 +376,7 @@ Result<void> Bus::planDelivery(Ksock* sender, const Message& msg, bool slotReser
         if (msg.to != 0 && replier->owner != msg.to) {
             return fail(Errc::WRONG_REPLIER);
         }
-        if (!reserveSlots(*replier->ksock, stamp, 1)) {
+        if (!reserve(*replier->ksock, stamp, 1, bytes)) {
             return fail(fullError);
         }
         ++replier->ksock->plannedCopies;
@@ -393,7 +387,7 @@ Result<void> Bus::planDelivery(Ksock* sender, const Message& msg, bool slotReser
         if (k.onlyOnce && hasPlannedCopy(k, stamp)) {
             continue; // it already gets this message (the replier's copy wins)
         }
-        if (!reserveSlots(k, stamp, 1)) {
+        if (!reserve(k, stamp, 1, bytes)) {
             if (waitForRoom || failIfFull) {
                 return fail(fullError);
             }
@@ -427,6 +421,7 @@ void Bus::commitDelivery(Ksock* sender, const Message& msg, bool slotReserved, c
 
 void Bus::push(Ksock& k, const Message& msg, uint64_t via, bool wantYouToReply) {
     QueuedMessage item{msg, via, m_nextCopyId++};
+    k.charge->bytes += copyBytes(msg);
     if (wantYouToReply) {
         item.msg.flags |= FLAG_WANT_YOU_TO_REPLY;
     } else {
@@ -467,6 +462,38 @@ void Bus::record(QueueEvent::Kind kind, const Ksock& k, uint64_t copyId, const M
     if (m_config.recordQueueEvents) {
         m_events.push_back(QueueEvent{kind, k.id, copyId, msg != nullptr ? *msg : Message{}});
     }
+}
+
+// Claims room for `copies` copies of `bytesEach` bytes on `k` for the send
+// being planned (stamp), on top of what the plan already claimed there and in
+// k's charge group. copies == 0 checks only that the slots in use still fit:
+// a reply into its reserved slot.
+bool Bus::reserve(Ksock& k, uint64_t stamp, uint32_t copies, uint64_t bytesEach) {
+    if (k.planStamp != stamp) {
+        k.planStamp = stamp;
+        k.plannedSlots = 0;
+        k.plannedCopies = 0;
+    }
+    GroupCharge& g = *k.charge;
+    if (g.planStamp != stamp) {
+        g.planStamp = stamp;
+        g.plannedBytes = 0;
+    }
+    if (k.slotsUsed() + k.plannedSlots + copies > k.maxMessages) {
+        return false;
+    }
+    const uint64_t limit = m_config.maxQueuedBytesPerGroup;
+    const uint64_t bytes = bytesEach * copies;
+    if (limit != 0 && copies != 0 && g.bytes + g.plannedBytes + bytes > limit) {
+        return false;
+    }
+    k.plannedSlots += copies;
+    g.plannedBytes += bytes;
+    return true;
+}
+
+void Bus::uncharge(Ksock& k, const Message& msg) {
+    k.charge->bytes -= copyBytes(msg);
 }
 
 void Bus::wake(Ksock& k) {
@@ -574,6 +601,7 @@ Result<Message> Bus::popCopy(KsockId id, uint64_t copyId) {
 // Popping, not reading, is what makes the replier owe the answer: a reader
 // that dies mid-read still gets its requests reported as Ignored.
 Message Bus::takeFromQueue(Ksock& k, std::deque<QueuedMessage>::iterator at) {
+    uncharge(k, at->msg);
     Message msg = std::move(at->msg);
     k.queue.erase(at);
     ++m_copiesPopped;
@@ -718,7 +746,7 @@ void Bus::reportUnbindOnClose(const Ksock& binder, std::string_view name) {
         if (k.onlyOnce && hasPlannedCopy(k, stamp)) {
             continue;
         }
-        const bool room = reserveSlots(k, stamp, 1);
+        const bool room = reserve(k, stamp, 1, copyBytes(event));
         ++k.plannedCopies;
         if (room) {
             push(k, event, b->seq, false);
@@ -841,6 +869,10 @@ BusStats Bus::stats() const {
             .onlyOnce = k->onlyOnce,
         });
     }
+    for (const auto& [group, charge] : m_charges) {
+        s.queuedBytesByGroup.emplace_back(group, charge.bytes);
+    }
+    std::sort(s.queuedBytesByGroup.begin(), s.queuedBytesByGroup.end());
     std::sort(s.ksocks.begin(), s.ksocks.end(),
               [](const KsockStats& a, const KsockStats& b) { return a.id < b.id; });
     return s;

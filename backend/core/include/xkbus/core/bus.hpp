@@ -28,13 +28,17 @@ struct BusConfig {
     uint32_t absoluteMaxMessageSize = DEFAULT_MAX_MESSAGE_SIZE;
     uint32_t defaultMaxMessages = 100;     // each Ksock's queue limit when opened
     uint32_t maxUnsentUnbindEvents = 1000; // the set-aside list's limit
-    bool recordQueueEvents = false;        // keep QueueEvents for takeQueueEvents()
+    bool recordQueueEvents = false;
+    // Bytes (in KBUS "entire" size) that the queues of one charge group may
+    // hold on this bus; 0 for no limit. A group over it is full for new copies.
+    uint64_t maxQueuedBytesPerGroup = 0; // keep QueueEvents for takeQueueEvents()
 };
 
 struct OpenOptions {
     bool writable = true;          // a read-only Ksock may listen but not send
     uint32_t ownerTag = 0;         // who opened it (a pid, or a domid): for introspection
     bool mayMarkSynthetic = false; // trusted (a Limpet): its SYNTHETIC flag is kept
+    uint32_t chargeGroup = 0;      // whose quota its queued bytes count against (a peer, a domain)
 };
 
 struct PollState {
@@ -74,7 +78,8 @@ struct BusStats {
     bool unbindEventsLost = false; // the set-aside list overflowed ("gone tragic")
     uint64_t copiesQueued = 0;     // every copy ever pushed to a queue
     uint64_t copiesPopped = 0;
-    uint64_t copiesDropped = 0; // removed by unbind or close
+    uint64_t copiesDropped = 0;                                    // removed by unbind or close
+    std::vector<std::pair<uint32_t, uint64_t>> queuedBytesByGroup; // charge group, bytes
     std::vector<KsockStats> ksocks;
 };
 
@@ -100,6 +105,13 @@ struct QueueEvent {
     Message msg; // for the PUSHED kinds
 };
 
+// Queued bytes of one charge group, and the delivery planner's scratch.
+struct GroupCharge {
+    uint64_t bytes = 0;
+    uint64_t planStamp = 0;
+    uint64_t plannedBytes = 0;
+};
+
 struct OwedReply {
     MsgId request;
     KsockId to = 0; // the request's sender
@@ -121,6 +133,7 @@ struct Ksock {
     uint32_t setAside = 0;
     bool lostMarkerSetAside = false;
     bool wakeQueued = false;
+    GroupCharge* charge = nullptr; // owned by the bus, one per charge group
     // Scratch space of the delivery planner (valid while planStamp matches).
     uint64_t planStamp = 0;
     uint32_t plannedSlots = 0;
@@ -206,6 +219,8 @@ private:
     void push(Ksock& k, const Message& msg, uint64_t via, bool wantYouToReply);
     void pushStatus(KsockId to, KsockId from, MsgId request, std::string_view name);
     void wake(Ksock& k);
+    bool reserve(Ksock& k, uint64_t stamp, uint32_t copies, uint64_t bytesEach);
+    void uncharge(Ksock& k, const Message& msg);
     void record(QueueEvent::Kind kind, const Ksock& k, uint64_t copyId, const Message* msg);
     Message takeFromQueue(Ksock& k, std::deque<QueuedMessage>::iterator at);
 
@@ -238,6 +253,7 @@ private:
     uint64_t m_copiesPopped = 0;
     uint64_t m_copiesDropped = 0;
     uint64_t m_nextCopyId = 1;
+    std::unordered_map<uint32_t, GroupCharge> m_charges; // element addresses are stable
     std::vector<QueueEvent> m_events;
     std::unique_ptr<Plan> m_plan; // reused by every send, so routing does not allocate
 };
