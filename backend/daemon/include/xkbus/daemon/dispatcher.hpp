@@ -1,0 +1,105 @@
+// The daemon's logic between connections and the bus core, with no I/O: it
+// takes validated records from client connections, calls the core, and
+// produces the records to send back, in order, including the queue events
+// that keep each client's mirrors (docs/architecture.md). The event loop
+// moves bytes; this decides what they mean.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <tl/expected.hpp>
+#include <unordered_map>
+#include <vector>
+#include <xkbus/core/core.hpp>
+#include <xkbus/protocol/records.hpp>
+
+namespace xkbus::daemon {
+
+using ConnectionId = uint32_t;
+
+struct PeerInfo {
+    uint32_t domid = 0;       // 0 for a process on this host
+    uint32_t pid = 0;         // as the peer claims (Xen) or as the kernel says (local)
+    bool trusted = false;     // may send SYNTHETIC messages (a Limpet)
+    uint32_t chargeGroup = 0; // whose byte quota its Ksocks' queues count against
+};
+
+struct Quotas {
+    uint32_t maxKsocksPerConnection = 1100; // the KBUS suite opens 1000 listeners
+    uint32_t maxBindingsPerConnection = 16384;
+};
+
+struct Outgoing {
+    ConnectionId to = 0;
+    protocol::Record record;
+};
+
+class Dispatcher {
+public:
+    Dispatcher(core::Core& core, Quotas quotas = {});
+
+    ConnectionId connect(const PeerInfo& peer);
+    // Applies one record from `from`. A record no honest client sends (a
+    // daemon-side type, a bad version, a reused handle, a call before HELLO)
+    // is a protocol violation: the reason comes back, and the caller logs it
+    // and calls disconnect().
+    tl::expected<void, std::string> handle(ConnectionId from, const protocol::Record& record);
+    // Closes everything the connection held, as if each Ksock were closed:
+    // whatever it owed others becomes a status reply.
+    void disconnect(ConnectionId id);
+
+    // Records to send since the last call, in the order they must arrive.
+    std::vector<Outgoing> takeOutgoing();
+
+    size_t connectionCount() const noexcept { return m_connections.size(); }
+    size_t ksockCount(ConnectionId id) const;
+
+private:
+    struct Handle {
+        uint32_t bus = 0;
+        KsockId ksock = 0;
+        uint32_t bindings = 0;
+    };
+    struct Connection {
+        PeerInfo peer;
+        bool greeted = false;
+        std::unordered_map<uint32_t, Handle> handles;
+        uint32_t bindings = 0;
+    };
+    struct Owner {
+        ConnectionId connection = 0;
+        uint32_t handle = 0;
+    };
+
+    // What a RESULT record carries: an errno (0 for success) and a value.
+    struct Answer {
+        int error = 0;
+        uint64_t value = 0;
+    };
+    static Answer from(const Result<uint64_t>& r) {
+        return r ? Answer{0, *r} : Answer{toErrno(r.error()), 0};
+    }
+
+    void answer(ConnectionId to, const protocol::Record& call, Answer a);
+    Answer apply(Connection& c, ConnectionId id, const protocol::Record& r);
+    Answer open(Connection& c, ConnectionId id, const protocol::Record& r);
+    Answer close(Connection& c, const protocol::Record& r);
+    Answer bindOrUnbind(Connection& c, Handle& h, const protocol::Record& r);
+    Answer send(Handle& h, const protocol::Record& r);
+    Answer next(Handle& h);
+    Answer control(Handle& h, const protocol::Record& r);
+    void closeHandle(Connection& c, uint32_t handle);
+    void shipEvents(uint32_t bus);
+    static uint64_t ownerKey(uint32_t bus, KsockId ksock) noexcept {
+        return (uint64_t{bus} << 32) | ksock;
+    }
+
+    core::Core& m_core;
+    Quotas m_quotas;
+    std::unordered_map<ConnectionId, Connection> m_connections;
+    std::unordered_map<uint64_t, Owner> m_owners;
+    ConnectionId m_nextConnection = 1;
+    std::vector<Outgoing> m_outgoing;
+};
+
+} // namespace xkbus::daemon

@@ -1,0 +1,337 @@
+// Records in, core calls, records out. See dispatcher.hpp.
+#include <algorithm>
+#include <limits>
+#include <xkbus/daemon/dispatcher.hpp>
+
+namespace xkbus::daemon {
+
+using protocol::Control;
+using protocol::Record;
+using protocol::RecordType;
+
+namespace {
+
+core::Message toCoreMessage(const Record& r) {
+    core::Message m = core::makeMessage(r.name, r.data, r.header.flags);
+    m.id = r.header.id;
+    m.inReplyTo = r.header.inReplyTo;
+    m.to = r.header.to;
+    m.from = r.header.from; // the bus overwrites it
+    m.origFrom = r.header.origFrom;
+    m.finalTo = r.header.finalTo;
+    m.extra = r.header.extra;
+    return m;
+}
+
+protocol::Header toHeader(const core::Message& m) {
+    return protocol::Header{m.id,       m.inReplyTo, m.to,    m.from,
+                            m.origFrom, m.finalTo,   m.extra, m.flags};
+}
+
+Result<uint32_t> narrow(uint64_t v) {
+    if (v > std::numeric_limits<uint32_t>::max()) {
+        return fail(Errc::INVALID);
+    }
+    return static_cast<uint32_t>(v);
+}
+
+template <class T>
+Result<uint64_t> widen(const Result<T>& r) {
+    if (!r) {
+        return fail(r.error());
+    }
+    return static_cast<uint64_t>(*r);
+}
+
+} // namespace
+
+Dispatcher::Dispatcher(core::Core& core, Quotas quotas) : m_core(core), m_quotas(quotas) {}
+
+ConnectionId Dispatcher::connect(const PeerInfo& peer) {
+    const ConnectionId id = m_nextConnection++;
+    m_connections[id].peer = peer;
+    return id;
+}
+
+size_t Dispatcher::ksockCount(ConnectionId id) const {
+    auto it = m_connections.find(id);
+    return it == m_connections.end() ? 0 : it->second.handles.size();
+}
+
+std::vector<Outgoing> Dispatcher::takeOutgoing() {
+    std::vector<Outgoing> out;
+    out.swap(m_outgoing);
+    return out;
+}
+
+tl::expected<void, std::string> Dispatcher::handle(ConnectionId id, const Record& r) {
+    auto it = m_connections.find(id);
+    if (it == m_connections.end()) {
+        return tl::unexpected<std::string>("unknown connection");
+    }
+    Connection& c = it->second;
+    if (!protocol::isClientRecord(r.type)) {
+        return tl::unexpected<std::string>("a daemon-side record came from a client");
+    }
+    if (r.type == RecordType::HELLO) {
+        if (r.arg != protocol::PROTOCOL_VERSION) {
+            return tl::unexpected<std::string>("unsupported protocol version " +
+                                               std::to_string(r.arg));
+        }
+        c.greeted = true;
+        answer(id, r, Answer{});
+        return {};
+    }
+    if (!c.greeted) {
+        return tl::unexpected<std::string>("a call came before HELLO");
+    }
+    if (r.type == RecordType::OPEN && c.handles.contains(r.handle)) {
+        return tl::unexpected<std::string>("OPEN reused handle " + std::to_string(r.handle));
+    }
+    if (r.type == RecordType::POP) {
+        // One-way. A copy that is no longer queued was removed by an unbind
+        // that overtook the pop (a multithreaded client): nothing to do.
+        auto h = c.handles.find(r.handle);
+        if (h != c.handles.end()) {
+            (void)m_core.bus(h->second.bus)->popCopy(h->second.ksock, r.value);
+            shipEvents(h->second.bus);
+        }
+        return {};
+    }
+    answer(id, r, apply(c, id, r));
+    return {};
+}
+
+void Dispatcher::answer(ConnectionId to, const Record& call, Answer a) {
+    Record result;
+    result.type = RecordType::RESULT;
+    result.callId = call.callId;
+    result.handle = call.handle;
+    result.arg = static_cast<uint32_t>(a.error);
+    result.value = a.value;
+    m_outgoing.push_back(Outgoing{to, std::move(result)});
+}
+
+Dispatcher::Answer Dispatcher::apply(Connection& c, ConnectionId id, const Record& r) {
+    switch (r.type) {
+    case RecordType::OPEN:
+        return open(c, id, r);
+    case RecordType::CLOSE:
+        return close(c, r);
+    case RecordType::NEW_BUS:
+        return from(widen(m_core.newBus()));
+    default:
+        break;
+    }
+    auto found = c.handles.find(r.handle);
+    if (found == c.handles.end()) {
+        return Answer{EBADF, 0};
+    }
+    Handle& h = found->second;
+    core::Bus& bus = *m_core.bus(h.bus);
+    switch (r.type) {
+    case RecordType::BIND:
+    case RecordType::UNBIND:
+        return bindOrUnbind(c, h, r);
+    case RecordType::FIND_REPLIER:
+        return from(widen(bus.findReplier(r.name)));
+    case RecordType::SEND:
+        return send(h, r);
+    case RecordType::DISCARD: {
+        auto done = bus.discard(h.ksock);
+        shipEvents(h.bus);
+        return done ? Answer{} : Answer{toErrno(done.error()), 0};
+    }
+    case RecordType::NEXT:
+        return next(h);
+    case RecordType::CONTROL:
+        return control(h, r);
+    default:
+        return Answer{EINVAL, 0};
+    }
+}
+
+Dispatcher::Answer Dispatcher::open(Connection& c, ConnectionId id, const Record& r) {
+    core::Bus* bus = m_core.bus(r.arg);
+    if (bus == nullptr) {
+        return Answer{ENOENT, 0};
+    }
+    if (c.handles.size() >= m_quotas.maxKsocksPerConnection) {
+        return Answer{toErrno(Errc::TOO_MANY), 0};
+    }
+    const core::OpenOptions options{
+        .writable = (r.value & protocol::OPEN_WRITABLE) != 0,
+        .ownerTag = c.peer.domid != 0 ? c.peer.domid : c.peer.pid,
+        .mayMarkSynthetic = c.peer.trusted,
+        .chargeGroup = c.peer.chargeGroup,
+    };
+    auto ksock = bus->open(options);
+    if (!ksock) {
+        return Answer{toErrno(ksock.error()), 0};
+    }
+    c.handles[r.handle] = Handle{r.arg, *ksock, 0};
+    m_owners[ownerKey(r.arg, *ksock)] = Owner{id, r.handle};
+    return Answer{0, *ksock};
+}
+
+void Dispatcher::closeHandle(Connection& c, uint32_t handle) {
+    auto found = c.handles.find(handle);
+    if (found == c.handles.end()) {
+        return;
+    }
+    const Handle h = found->second;
+    (void)m_core.bus(h.bus)->close(h.ksock);
+    // Its own queue went without events; its statuses go to others' owners.
+    m_owners.erase(ownerKey(h.bus, h.ksock));
+    shipEvents(h.bus);
+    c.bindings -= h.bindings;
+    c.handles.erase(found);
+}
+
+Dispatcher::Answer Dispatcher::close(Connection& c, const Record& r) {
+    if (!c.handles.contains(r.handle)) {
+        return Answer{EBADF, 0};
+    }
+    closeHandle(c, r.handle);
+    return Answer{};
+}
+
+Dispatcher::Answer Dispatcher::bindOrUnbind(Connection& c, Handle& h, const Record& r) {
+    const bool binding = r.type == RecordType::BIND;
+    if (binding && c.bindings >= m_quotas.maxBindingsPerConnection) {
+        return Answer{toErrno(Errc::NO_MEMORY), 0};
+    }
+    core::Bus& bus = *m_core.bus(h.bus);
+    const bool replier = r.arg != 0;
+    auto done = binding ? bus.bind(h.ksock, r.name, replier) : bus.unbind(h.ksock, r.name, replier);
+    shipEvents(h.bus);
+    if (!done) {
+        return Answer{toErrno(done.error()), 0};
+    }
+    if (binding) {
+        ++h.bindings;
+        ++c.bindings;
+    } else {
+        --h.bindings;
+        --c.bindings;
+    }
+    return Answer{};
+}
+
+Dispatcher::Answer Dispatcher::send(Handle& h, const Record& r) {
+    core::Bus& bus = *m_core.bus(h.bus);
+    auto sent = bus.send(h.ksock, toCoreMessage(r));
+    shipEvents(h.bus);
+    if (sent) {
+        return Answer{0, protocol::packMsgId(*sent)};
+    }
+    // EAGAIN still assigned an id, which KBUS hands back with the error.
+    const uint64_t id =
+        sent.error() == Errc::TRY_AGAIN ? protocol::packMsgId(bus.lastSent(h.ksock).value()) : 0;
+    return Answer{toErrno(sent.error()), id};
+}
+
+Dispatcher::Answer Dispatcher::next(Handle& h) {
+    core::Bus& bus = *m_core.bus(h.bus);
+    const core::Ksock* k = bus.inspect(h.ksock);
+    if (k->queue.empty()) {
+        return Answer{};
+    }
+    // The copy's PUSHED event is already ahead of this answer on the wire.
+    const uint64_t copyId = k->queue.front().copyId;
+    (void)bus.nextMessage(h.ksock);
+    shipEvents(h.bus);
+    return Answer{0, copyId};
+}
+
+Dispatcher::Answer Dispatcher::control(Handle& h, const Record& r) {
+    core::Bus& bus = *m_core.bus(h.bus);
+    auto arg = narrow(r.value);
+    if (!arg) {
+        return Answer{EINVAL, 0};
+    }
+    Result<uint64_t> value = fail(Errc::INVALID);
+    switch (static_cast<Control>(r.arg)) {
+    case Control::KSOCK_ID:
+        value = h.ksock;
+        break;
+    case Control::LAST_SENT: {
+        auto id = bus.lastSent(h.ksock);
+        value = id ? Result<uint64_t>(protocol::packMsgId(*id)) : fail(id.error());
+        break;
+    }
+    case Control::MAX_MESSAGES:
+        value = widen(bus.maxMessages(h.ksock, *arg));
+        break;
+    case Control::NUM_MESSAGES:
+        value = widen(bus.numMessages(h.ksock));
+        break;
+    case Control::NUM_UNREPLIED_TO:
+        value = widen(bus.numUnrepliedTo(h.ksock));
+        break;
+    case Control::ONLY_ONCE:
+        value = widen(bus.onlyOnce(h.ksock, *arg));
+        break;
+    case Control::VERBOSE:
+        value = widen(bus.verbose(*arg));
+        break;
+    case Control::REPORT_REPLIER_BINDS:
+        value = widen(bus.reportReplierBinds(h.ksock, *arg));
+        break;
+    case Control::MAX_MESSAGE_SIZE:
+        value = widen(bus.maxMessageSize(*arg));
+        break;
+    }
+    shipEvents(h.bus);
+    return from(value);
+}
+
+void Dispatcher::shipEvents(uint32_t busIndex) {
+    core::Bus& bus = *m_core.bus(busIndex);
+    (void)bus.takeWakeups(); // the events say the same, in more detail
+    for (core::QueueEvent& e : bus.takeQueueEvents()) {
+        auto owner = m_owners.find(ownerKey(busIndex, e.ksock));
+        if (owner == m_owners.end()) {
+            continue;
+        }
+        Record out;
+        out.handle = owner->second.handle;
+        out.value = e.copyId;
+        switch (e.kind) {
+        case core::QueueEvent::Kind::PUSHED_TAIL:
+        case core::QueueEvent::Kind::PUSHED_HEAD:
+            out.type = RecordType::PUSHED;
+            out.arg = e.kind == core::QueueEvent::Kind::PUSHED_HEAD ? 1 : 0;
+            out.header = toHeader(e.msg);
+            out.name.assign(e.msg.name());
+            out.data.assign(e.msg.data().begin(), e.msg.data().end());
+            break;
+        case core::QueueEvent::Kind::REMOVED:
+            out.type = RecordType::REMOVED;
+            break;
+        case core::QueueEvent::Kind::SEND_FINISHED:
+            out.type = RecordType::SEND_FINISHED;
+            break;
+        }
+        m_outgoing.push_back(Outgoing{owner->second.connection, std::move(out)});
+    }
+}
+
+void Dispatcher::disconnect(ConnectionId id) {
+    auto it = m_connections.find(id);
+    if (it == m_connections.end()) {
+        return;
+    }
+    std::vector<uint32_t> handles;
+    for (const auto& [handle, h] : it->second.handles) {
+        handles.push_back(handle);
+    }
+    std::sort(handles.begin(), handles.end()); // deterministic: oldest handle first
+    for (uint32_t handle : handles) {
+        closeHandle(it->second, handle);
+    }
+    m_connections.erase(it);
+    std::erase_if(m_outgoing, [&](const Outgoing& o) { return o.to == id; });
+}
+
+} // namespace xkbus::daemon
