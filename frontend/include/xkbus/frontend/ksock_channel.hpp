@@ -1,0 +1,63 @@
+// What one Ksock can do, as the client library sees it. The connection to
+// xkbusd implements it (local or Xen); tests use an in-process fake over the
+// bus core. The C++ and C APIs are written against this interface only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+#include <xkbus/common/kbus_types.hpp>
+#include <xkbus/common/result.hpp>
+#include <xkbus/protocol/records.hpp>
+
+namespace xkbus::frontend {
+
+using Header = protocol::Header;
+using Control = protocol::Control;
+
+// A message as a client holds it: its own copy of header, name and data.
+struct Message {
+    Header header;
+    std::string name;
+    std::vector<std::byte> data;
+
+    bool isRequest() const noexcept { return (header.flags & FLAG_WANT_A_REPLY) != 0; }
+    bool isReply() const noexcept { return header.inReplyTo.isSet(); }
+    bool wantsYouToReply() const noexcept {
+        return (header.flags & FLAG_WANT_YOU_TO_REPLY) != 0;
+    }
+};
+
+class KsockChannel {
+public:
+    virtual ~KsockChannel() = default;
+
+    // Pollable like a KBUS Ksock: readable iff a message is queued for it,
+    // writable iff it is open for writing and no ALL_OR_WAIT send is blocked.
+    virtual int fd() const noexcept = 0;
+    // The Ksock's id on its bus (KSOCKID).
+    virtual KsockId id() const noexcept = 0;
+
+    virtual Result<void> bind(std::string_view name, bool replier) = 0;
+    virtual Result<void> unbind(std::string_view name, bool replier) = 0;
+    // The replier a request with this name would reach, or 0 (REPLIER).
+    virtual Result<KsockId> findReplier(std::string_view name) = 0;
+    // SEND. On TRY_AGAIN the message is still being sent; control(LAST_SENT)
+    // gives its id.
+    virtual Result<MsgId> send(const Message& msg) = 0;
+    virtual Result<void> discard() = 0;
+    // NEXTMSG: pops the next message, nullopt if there is none. Never blocks.
+    virtual Result<std::optional<Message>> nextMessage() = 0;
+    // The ioctl-like settings and queries (see protocol::Control): returns the
+    // value KBUS's ioctl would put in its out-argument.
+    virtual Result<uint64_t> control(Control what, uint64_t arg) = 0;
+    // NEWDEVICE: adds a bus, returns its index.
+    virtual Result<uint32_t> newBus() = 0;
+};
+
+} // namespace xkbus::frontend
