@@ -1,0 +1,78 @@
+// A client process's one connection to xkbusd. Every Ksock of the process is
+// multiplexed over it (docs/architecture.md, decision 2). It keeps a mirror of
+// each Ksock's queue from the daemon's PUSHED and REMOVED records, so popping
+// is local: the pop is reported to the daemon with a one-way POP record before
+// the message is handed over.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <xkbus/frontend/ksock_channel.hpp>
+#include <xkbus/protocol/record_link.hpp>
+
+namespace xkbus::frontend {
+
+// How a Ksock's pollable fd is kept in step with its queue. The C API's poll
+// signal implements it; nullptr-returning factories give Ksocks without fds.
+class ReadinessSignal {
+public:
+    virtual ~ReadinessSignal() = default;
+    virtual int fd() const noexcept = 0;
+    virtual void messageQueued() = 0;          // one more message in the queue
+    virtual void messageTaken() = 0;           // one fewer
+    virtual void setSending(bool blocked) = 0; // unwritable while a send is blocked
+};
+using SignalFactory = std::function<std::unique_ptr<ReadinessSignal>()>;
+
+// The most data a record from the daemon may carry (the absolute message size).
+inline constexpr uint32_t ABSOLUTE_MAX_DATA = DEFAULT_MAX_MESSAGE_SIZE;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    // Says HELLO over `link` and returns the connection.
+    static Result<std::shared_ptr<Connection>> start(std::unique_ptr<protocol::RecordLink> link,
+                                                     uint32_t pid, SignalFactory signals = {});
+
+    Result<std::unique_ptr<KsockChannel>> openKsock(uint32_t bus, bool writable);
+
+private:
+    friend class ConnectedKsock;
+    struct Mirrored {
+        uint64_t copyId = 0;
+        Message msg;
+    };
+    struct KsockState {
+        std::deque<Mirrored> mirror;
+        bool sending = false;
+        std::unique_ptr<ReadinessSignal> signal;
+    };
+
+    Connection(std::unique_ptr<protocol::RecordLink> link, SignalFactory signals);
+    // Sends a call and waits for its RESULT, applying every other record met.
+    Result<protocol::Record> call(protocol::Record r);
+    Result<protocol::Record> callLocked(protocol::Record r);
+    Result<void> pumpLocked();
+    void apply(const protocol::Record& r);
+    Result<void> sendLocked(const protocol::Record& r);
+    Result<std::optional<Message>> nextMessage(uint32_t handle);
+    void markSending(uint32_t handle, bool blocked);
+    void forget(uint32_t handle);
+
+    std::mutex m_mutex;
+    std::unique_ptr<protocol::RecordLink> m_link;
+    SignalFactory m_signals;
+    std::unordered_map<uint32_t, KsockState> m_ksocks;
+    uint32_t m_nextHandle = 1;
+    uint32_t m_nextCall = 1;
+    std::optional<protocol::Record> m_result; // the RESULT the current call waits for
+    uint32_t m_awaitedCall = 0;
+    bool m_broken = false;
+    std::vector<std::byte> m_scratch;
+};
+
+} // namespace xkbus::frontend

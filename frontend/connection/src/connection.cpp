@@ -1,0 +1,340 @@
+// The client side of a connection: calls, mirrors and pops. See connection.hpp.
+#include <xkbus/frontend/connection.hpp>
+
+namespace xkbus::frontend {
+
+using protocol::Record;
+using protocol::RecordType;
+
+namespace {
+
+Record makeRecord(RecordType type, uint32_t handle = 0, uint32_t arg = 0, uint64_t value = 0) {
+    Record r;
+    r.type = type;
+    r.handle = handle;
+    r.arg = arg;
+    r.value = value;
+    return r;
+}
+
+Result<void> errnoResult(const Record& result) {
+    if (result.arg != 0) {
+        return fail(static_cast<Errc>(result.arg));
+    }
+    return {};
+}
+
+} // namespace
+
+// A Ksock reached through a Connection.
+class ConnectedKsock final : public KsockChannel {
+public:
+    ConnectedKsock(std::shared_ptr<Connection> connection, uint32_t handle, KsockId id, int fd)
+        : m_connection(std::move(connection)), m_handle(handle), m_id(id), m_fd(fd) {}
+
+    ~ConnectedKsock() override {
+        (void)m_connection->call(makeRecord(RecordType::CLOSE, m_handle));
+        m_connection->forget(m_handle);
+    }
+
+    int fd() const noexcept override { return m_fd; }
+    KsockId id() const noexcept override { return m_id; }
+
+    Result<void> bind(std::string_view name, bool replier) override {
+        return nameCall(RecordType::BIND, name, replier);
+    }
+    Result<void> unbind(std::string_view name, bool replier) override {
+        return nameCall(RecordType::UNBIND, name, replier);
+    }
+
+    Result<KsockId> findReplier(std::string_view name) override {
+        Record r = makeRecord(RecordType::FIND_REPLIER, m_handle);
+        r.name.assign(name);
+        auto result = m_connection->call(std::move(r));
+        if (!result) {
+            return fail(result.error());
+        }
+        if (auto ok = errnoResult(*result); !ok) {
+            return fail(ok.error());
+        }
+        return static_cast<KsockId>(result->value);
+    }
+
+    Result<MsgId> send(const Message& msg) override {
+        Record r = makeRecord(RecordType::SEND, m_handle);
+        r.header = msg.header;
+        r.name = msg.name;
+        r.data = msg.data;
+        auto result = m_connection->call(std::move(r));
+        if (!result) {
+            return fail(result.error());
+        }
+        if (static_cast<Errc>(result->arg) == Errc::TRY_AGAIN) {
+            m_connection->markSending(m_handle, true);
+        }
+        if (auto ok = errnoResult(*result); !ok) {
+            return fail(ok.error());
+        }
+        return protocol::unpackMsgId(result->value);
+    }
+
+    Result<void> discard() override {
+        auto result = m_connection->call(makeRecord(RecordType::DISCARD, m_handle));
+        if (!result) {
+            return fail(result.error());
+        }
+        m_connection->markSending(m_handle, false);
+        return errnoResult(*result);
+    }
+
+    Result<std::optional<Message>> nextMessage() override {
+        return m_connection->nextMessage(m_handle);
+    }
+
+    Result<uint64_t> control(Control what, uint64_t arg) override {
+        auto result = m_connection->call(
+            makeRecord(RecordType::CONTROL, m_handle, static_cast<uint32_t>(what), arg));
+        if (!result) {
+            return fail(result.error());
+        }
+        if (auto ok = errnoResult(*result); !ok) {
+            return fail(ok.error());
+        }
+        return result->value;
+    }
+
+    Result<uint32_t> newBus() override {
+        auto result = m_connection->call(makeRecord(RecordType::NEW_BUS, m_handle));
+        if (!result) {
+            return fail(result.error());
+        }
+        if (auto ok = errnoResult(*result); !ok) {
+            return fail(ok.error());
+        }
+        return static_cast<uint32_t>(result->value);
+    }
+
+private:
+    Result<void> nameCall(RecordType type, std::string_view name, bool replier) {
+        Record r = makeRecord(type, m_handle, replier ? 1 : 0);
+        r.name.assign(name);
+        auto result = m_connection->call(std::move(r));
+        if (!result) {
+            return fail(result.error());
+        }
+        return errnoResult(*result);
+    }
+
+    std::shared_ptr<Connection> m_connection;
+    uint32_t m_handle;
+    KsockId m_id;
+    int m_fd;
+};
+
+Connection::Connection(std::unique_ptr<protocol::RecordLink> link, SignalFactory signals)
+    : m_link(std::move(link)), m_signals(std::move(signals)) {}
+
+Result<std::shared_ptr<Connection>> Connection::start(std::unique_ptr<protocol::RecordLink> link,
+                                                      uint32_t pid, SignalFactory signals) {
+    std::shared_ptr<Connection> c(new Connection(std::move(link), std::move(signals)));
+    auto hello = c->call(makeRecord(RecordType::HELLO, 0, protocol::PROTOCOL_VERSION, pid));
+    if (!hello) {
+        return fail(hello.error());
+    }
+    if (auto ok = errnoResult(*hello); !ok) {
+        return fail(ok.error());
+    }
+    return c;
+}
+
+Result<std::unique_ptr<KsockChannel>> Connection::openKsock(uint32_t bus, bool writable) {
+    uint32_t handle = 0;
+    std::unique_ptr<ReadinessSignal> signal = m_signals ? m_signals() : nullptr;
+    const int fd = signal ? signal->fd() : -1;
+    {
+        std::lock_guard lock(m_mutex);
+        handle = m_nextHandle++;
+        m_ksocks[handle].signal = std::move(signal);
+    }
+    auto result =
+        call(makeRecord(RecordType::OPEN, handle, bus, writable ? protocol::OPEN_WRITABLE : 0));
+    if (result && result->arg == 0) {
+        return std::unique_ptr<KsockChannel>(std::make_unique<ConnectedKsock>(
+            shared_from_this(), handle, static_cast<KsockId>(result->value), fd));
+    }
+    forget(handle);
+    if (!result) {
+        return fail(result.error());
+    }
+    return fail(static_cast<Errc>(result->arg));
+}
+
+Result<Record> Connection::call(Record r) {
+    std::lock_guard lock(m_mutex);
+    return callLocked(std::move(r));
+}
+
+Result<Record> Connection::callLocked(Record r) {
+    if (m_broken) {
+        return fail(Errc::DISCONNECTED);
+    }
+    r.callId = m_nextCall++;
+    if (m_nextCall == 0) {
+        m_nextCall = 1;
+    }
+    if (auto sent = sendLocked(r); !sent) {
+        return fail(sent.error());
+    }
+    m_awaitedCall = r.callId;
+    m_result.reset();
+    while (!m_result) {
+        if (auto pumped = pumpLocked(); !pumped) {
+            return fail(pumped.error());
+        }
+        if (!m_result) {
+            if (auto waited = m_link->wait(-1); !waited) {
+                m_broken = true;
+                return fail(waited.error());
+            }
+        }
+    }
+    m_awaitedCall = 0;
+    return *std::exchange(m_result, std::nullopt);
+}
+
+Result<void> Connection::sendLocked(const Record& r) {
+    m_scratch.clear();
+    protocol::encode(r, m_scratch);
+    auto sent = m_link->send(m_scratch);
+    if (!sent) {
+        m_broken = true;
+    }
+    return sent;
+}
+
+Result<void> Connection::pumpLocked() {
+    bool violated = false;
+    auto received = m_link->receive([&](std::span<const std::byte> bytes) {
+        // The daemon is trusted more than a client is, but its bytes are
+        // still checked: a broken daemon must not corrupt the client.
+        auto r = protocol::decode(bytes, protocol::Limits{MAX_NAME_LEN, ABSOLUTE_MAX_DATA});
+        if (!r || protocol::isClientRecord(r->type)) {
+            violated = true;
+            return;
+        }
+        apply(*r);
+    });
+    if (!received || violated) {
+        m_broken = true;
+        return fail(received ? Errc::PROTOCOL_VIOLATION : received.error());
+    }
+    return {};
+}
+
+void Connection::apply(const Record& r) {
+    if (r.type == RecordType::RESULT) {
+        if (r.callId == m_awaitedCall) {
+            m_result = r;
+        }
+        return;
+    }
+    auto it = m_ksocks.find(r.handle);
+    if (it == m_ksocks.end()) {
+        return; // a Ksock this process has just closed
+    }
+    KsockState& k = it->second;
+    switch (r.type) {
+    case RecordType::PUSHED: {
+        Mirrored m{r.value, Message{r.header, r.name, r.data}};
+        if (r.arg == 1) {
+            k.mirror.push_front(std::move(m));
+        } else {
+            k.mirror.push_back(std::move(m));
+        }
+        if (k.signal) {
+            k.signal->messageQueued();
+        }
+        break;
+    }
+    case RecordType::REMOVED:
+        if (std::erase_if(k.mirror, [&](const Mirrored& m) { return m.copyId == r.value; }) > 0 &&
+            k.signal) {
+            k.signal->messageTaken();
+        }
+        break;
+    case RecordType::SEND_FINISHED:
+        k.sending = false;
+        if (k.signal) {
+            k.signal->setSending(false);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+Result<std::optional<Message>> Connection::nextMessage(uint32_t handle) {
+    std::lock_guard lock(m_mutex);
+    if (auto pumped = pumpLocked(); !pumped) {
+        return fail(pumped.error());
+    }
+    auto it = m_ksocks.find(handle);
+    if (it == m_ksocks.end()) {
+        return fail(Errc::INVALID);
+    }
+    if (!it->second.mirror.empty()) {
+        Mirrored m = std::move(it->second.mirror.front());
+        it->second.mirror.pop_front();
+        // Reported before the application sees it: if this process dies now,
+        // the daemon still learns the request was popped (Ignored, not GoneAway).
+        if (auto sent = sendLocked(makeRecord(RecordType::POP, handle, 0, m.copyId)); !sent) {
+            return fail(sent.error());
+        }
+        if (it->second.signal) {
+            it->second.signal->messageTaken();
+        }
+        return std::optional<Message>(std::move(m.msg));
+    }
+    // The mirror may lag the daemon (copies not shipped yet): ask it.
+    auto result = callLocked(makeRecord(RecordType::NEXT, handle));
+    if (!result) {
+        return fail(result.error());
+    }
+    if (auto ok = errnoResult(*result); !ok) {
+        return fail(ok.error());
+    }
+    if (result->value == 0) {
+        return std::optional<Message>();
+    }
+    auto& mirror = m_ksocks[handle].mirror;
+    auto copy = std::find_if(mirror.begin(), mirror.end(),
+                             [&](const Mirrored& m) { return m.copyId == result->value; });
+    if (copy == mirror.end()) {
+        m_broken = true; // the daemon named a copy it never shipped
+        return fail(Errc::PROTOCOL_VIOLATION);
+    }
+    Message msg = std::move(copy->msg);
+    mirror.erase(copy);
+    if (m_ksocks[handle].signal) {
+        m_ksocks[handle].signal->messageTaken();
+    }
+    return std::optional<Message>(std::move(msg));
+}
+
+void Connection::markSending(uint32_t handle, bool blocked) {
+    std::lock_guard lock(m_mutex);
+    auto it = m_ksocks.find(handle);
+    if (it != m_ksocks.end() && it->second.sending != blocked) {
+        it->second.sending = blocked;
+        if (it->second.signal) {
+            it->second.signal->setSending(blocked);
+        }
+    }
+}
+
+void Connection::forget(uint32_t handle) {
+    std::lock_guard lock(m_mutex);
+    m_ksocks.erase(handle);
+}
+
+} // namespace xkbus::frontend
