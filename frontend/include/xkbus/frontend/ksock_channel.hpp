@@ -28,9 +28,7 @@ struct Message {
 
     bool isRequest() const noexcept { return (header.flags & FLAG_WANT_A_REPLY) != 0; }
     bool isReply() const noexcept { return header.inReplyTo.isSet(); }
-    bool wantsYouToReply() const noexcept {
-        return (header.flags & FLAG_WANT_YOU_TO_REPLY) != 0;
-    }
+    bool wantsYouToReply() const noexcept { return (header.flags & FLAG_WANT_YOU_TO_REPLY) != 0; }
 };
 
 class KsockChannel {
