@@ -58,6 +58,19 @@ size_t Dispatcher::ksockCount(ConnectionId id) const {
     return it == m_connections.end() ? 0 : it->second.handles.size();
 }
 
+std::optional<Readiness> Dispatcher::readiness(ConnectionId id, uint32_t handle) const {
+    auto c = m_connections.find(id);
+    if (c == m_connections.end()) {
+        return std::nullopt;
+    }
+    auto h = c->second.handles.find(handle);
+    if (h == c->second.handles.end()) {
+        return std::nullopt;
+    }
+    const core::Ksock* k = m_core.bus(h->second.bus)->inspect(h->second.ksock);
+    return Readiness{!k->queue.empty(), k->pending.has_value()};
+}
+
 std::vector<Outgoing> Dispatcher::takeOutgoing() {
     std::vector<Outgoing> out;
     out.swap(m_outgoing);

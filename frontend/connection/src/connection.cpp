@@ -1,4 +1,5 @@
 // The client side of a connection: calls, mirrors and pops. See connection.hpp.
+#include <unistd.h>
 #include <xkbus/frontend/connection.hpp>
 
 namespace xkbus::frontend {
@@ -29,13 +30,21 @@ Result<void> errnoResult(const Record& result) {
 // A Ksock reached through a Connection.
 class ConnectedKsock final : public KsockChannel {
 public:
-    ConnectedKsock(std::shared_ptr<Connection> connection, uint32_t handle, KsockId id, int fd)
-        : m_connection(std::move(connection)), m_handle(handle), m_id(id), m_fd(fd) {}
+    // ownsFd: the fd came from the daemon and is this Ksock's to close.
+    ConnectedKsock(std::shared_ptr<Connection> connection, uint32_t handle, KsockId id, int fd,
+                   bool ownsFd)
+        : m_connection(std::move(connection)), m_handle(handle), m_id(id), m_fd(fd),
+          m_ownsFd(ownsFd) {}
 
     ~ConnectedKsock() override {
         (void)m_connection->call(makeRecord(RecordType::CLOSE, m_handle));
         m_connection->forget(m_handle);
+        if (m_ownsFd) {
+            ::close(m_fd);
+        }
     }
+    ConnectedKsock(const ConnectedKsock&) = delete;
+    ConnectedKsock& operator=(const ConnectedKsock&) = delete;
 
     int fd() const noexcept override { return m_fd; }
     KsockId id() const noexcept override { return m_id; }
@@ -129,6 +138,7 @@ private:
     uint32_t m_handle;
     KsockId m_id;
     int m_fd;
+    bool m_ownsFd;
 };
 
 Connection::Connection(std::unique_ptr<protocol::RecordLink> link, SignalFactory signals)
@@ -149,24 +159,33 @@ Result<std::shared_ptr<Connection>> Connection::start(std::unique_ptr<protocol::
 
 Result<std::unique_ptr<KsockChannel>> Connection::openKsock(uint32_t bus, bool writable) {
     uint32_t handle = 0;
+    {
+        std::lock_guard lock(m_mutex);
+        handle = m_nextHandle++;
+        m_ksocks[handle];
+    }
+    auto result =
+        call(makeRecord(RecordType::OPEN, handle, bus, writable ? protocol::OPEN_WRITABLE : 0));
+    if (!result || result->arg != 0) {
+        forget(handle);
+        return fail(result ? static_cast<Errc>(result->arg) : result.error());
+    }
+    const auto id = static_cast<KsockId>(result->value);
+    // A local daemon sends the Ksock's pollable fd with the answer and keeps
+    // it in step itself; otherwise this library keeps a signal of its own.
+    const int daemonFd = m_link->takeReceivedFd();
+    if (daemonFd >= 0) {
+        return std::unique_ptr<KsockChannel>(
+            std::make_unique<ConnectedKsock>(shared_from_this(), handle, id, daemonFd, true));
+    }
     std::unique_ptr<ReadinessSignal> signal = m_signals ? m_signals() : nullptr;
     const int fd = signal ? signal->fd() : -1;
     {
         std::lock_guard lock(m_mutex);
-        handle = m_nextHandle++;
         m_ksocks[handle].signal = std::move(signal);
     }
-    auto result =
-        call(makeRecord(RecordType::OPEN, handle, bus, writable ? protocol::OPEN_WRITABLE : 0));
-    if (result && result->arg == 0) {
-        return std::unique_ptr<KsockChannel>(std::make_unique<ConnectedKsock>(
-            shared_from_this(), handle, static_cast<KsockId>(result->value), fd));
-    }
-    forget(handle);
-    if (!result) {
-        return fail(result.error());
-    }
-    return fail(static_cast<Errc>(result->arg));
+    return std::unique_ptr<KsockChannel>(
+        std::make_unique<ConnectedKsock>(shared_from_this(), handle, id, fd, false));
 }
 
 Result<Record> Connection::call(Record r) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <tl/expected.hpp>
 #include <unordered_map>
@@ -27,6 +28,12 @@ struct PeerInfo {
 struct Quotas {
     uint32_t maxKsocksPerConnection = 1100; // the KBUS suite opens 1000 listeners
     uint32_t maxBindingsPerConnection = 16384;
+};
+
+// What a Ksock's pollable fd should say, from the core's point of view.
+struct Readiness {
+    bool readable = false; // its queue is not empty
+    bool blocked = false;  // an ALL_OR_WAIT send is still pending
 };
 
 struct Outgoing {
@@ -53,6 +60,8 @@ public:
 
     size_t connectionCount() const noexcept { return m_connections.size(); }
     size_t ksockCount(ConnectionId id) const;
+    // nullopt if the connection has no such handle.
+    std::optional<Readiness> readiness(ConnectionId id, uint32_t handle) const;
 
 private:
     struct Handle {

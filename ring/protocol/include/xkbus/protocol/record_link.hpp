@@ -23,6 +23,9 @@ public:
     // Waits until a record may have arrived or the peer died (timeoutMs < 0:
     // forever). Spurious returns are allowed.
     virtual Result<void> wait(int timeoutMs) = 0;
+    // A descriptor that arrived with a record, oldest first, now owned by the
+    // caller; -1 if none (or the transport cannot carry descriptors).
+    virtual int takeReceivedFd() { return -1; }
 };
 
 } // namespace xkbus::protocol

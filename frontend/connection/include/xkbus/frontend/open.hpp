@@ -1,0 +1,24 @@
+// The one place a client process picks how to reach xkbusd: the local
+// daemon's socket (XKBUS_SOCKET, else the default path). Xen guests will
+// choose the xenstore device here too.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <xkbus/frontend/connection.hpp>
+
+namespace xkbus::frontend {
+
+inline constexpr const char* DEFAULT_SOCKET_PATH = "/run/xkbus/xkbusd.sock";
+
+// $XKBUS_SOCKET if set and not empty, else DEFAULT_SOCKET_PATH.
+std::string defaultSocketPath();
+
+// A new connection to the daemon listening at `path`.
+Result<std::shared_ptr<Connection>> connectLocal(const std::string& path);
+
+// Opens a Ksock on bus `bus` over this process's shared connection, making
+// it on first use (and again after a fork, or after the daemon went away).
+Result<std::unique_ptr<KsockChannel>> openDefaultKsock(uint32_t bus, bool writable);
+
+} // namespace xkbus::frontend

@@ -1,0 +1,256 @@
+// xkbusd end to end: real daemon, real client processes, real SIGKILLs.
+#include "daemon_fixture.hpp"
+
+#include <map>
+#include <random>
+#include <set>
+#include <sys/socket.h>
+
+namespace xkbus::testing {
+namespace {
+
+using frontend::openDefaultKsock;
+
+TEST_F(DaemonTest, RequestAndReplyBetweenProcesses) {
+    Gate ready;
+    const pid_t replier = spawn([&] {
+        auto k = openDefaultKsock(0, true);
+        if (!k || !(*k)->bind("$.Sensors.*", true)) {
+            return 1;
+        }
+        ready.open();
+        if (!waitReadable((*k)->fd())) {
+            return 2;
+        }
+        auto req = (*k)->nextMessage();
+        if (!req || !*req || !(*req)->wantsYouToReply()) {
+            return 3;
+        }
+        frontend::Message answer = message((*req)->name);
+        answer.header.inReplyTo = (*req)->header.id;
+        answer.header.to = (*req)->header.from;
+        answer.data = {std::byte{'4'}, std::byte{'2'}};
+        return (*k)->send(answer) ? 0 : 4;
+    });
+    ASSERT_TRUE(ready.waitOpen());
+    auto sender = openDefaultKsock(0, true).value();
+    auto id = sender->send(message("$.Sensors.Kitchen", FLAG_WANT_A_REPLY)).value();
+    ASSERT_TRUE(waitReadable(sender->fd()));
+    auto reply = sender->nextMessage().value();
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->header.inReplyTo, id);
+    EXPECT_EQ(reply->data.size(), 2u);
+    EXPECT_EQ(reap(replier), 0);
+}
+
+TEST_F(DaemonTest, KilledReplierGivesGoneAwayForQueuedAndIgnoredForRead) {
+    Gate ready;
+    Gate popped;
+    const pid_t replier = spawn([&] {
+        auto k = openDefaultKsock(0, true);
+        if (!k || !(*k)->bind("$.q", true)) {
+            return 1;
+        }
+        ready.open();
+        if (!waitReadable((*k)->fd()) || !(*k)->nextMessage()) {
+            return 2;
+        }
+        popped.open();
+        ::pause(); // never answers
+        return 0;
+    });
+    ASSERT_TRUE(ready.waitOpen());
+    auto sender = openDefaultKsock(0, true).value();
+    auto first = sender->send(message("$.q", FLAG_WANT_A_REPLY)).value();
+    ASSERT_TRUE(popped.waitOpen());
+    auto second = sender->send(message("$.q", FLAG_WANT_A_REPLY)).value();
+    ::kill(replier, SIGKILL);
+    EXPECT_EQ(reap(replier), 128 + SIGKILL);
+    std::map<std::string, MsgId> got;
+    for (int i = 0; i < 2; ++i) {
+        ASSERT_TRUE(waitReadable(sender->fd())) << "status " << i << " never came";
+        auto m = sender->nextMessage().value();
+        ASSERT_TRUE(m);
+        EXPECT_EQ(m->header.flags & FLAG_SYNTHETIC, FLAG_SYNTHETIC);
+        got[m->name] = m->header.inReplyTo;
+    }
+    EXPECT_EQ(got[std::string(NAME_REPLIER_IGNORED)], first);
+    EXPECT_EQ(got[std::string(NAME_REPLIER_GONE_AWAY)], second);
+}
+
+TEST_F(DaemonTest, RecipientFdIsReadableWhenSendReturns) {
+    Gate ready;
+    Gate sent;
+    Gate checked;
+    const pid_t listener = spawn([&] {
+        auto k = openDefaultKsock(0, false);
+        if (!k || !(*k)->bind("$.x", false)) {
+            return 1;
+        }
+        if ((pollNow((*k)->fd()) & POLLIN) != 0) {
+            return 2; // readable before anything was sent
+        }
+        ready.open();
+        if (!sent.waitOpen()) {
+            return 3;
+        }
+        // No waiting: the sender's send has returned, so the copy is queued.
+        if ((pollNow((*k)->fd()) & POLLIN) == 0) {
+            return 4;
+        }
+        if (!(*k)->nextMessage().value()) {
+            return 5;
+        }
+        checked.open();
+        return 0;
+    });
+    ASSERT_TRUE(ready.waitOpen());
+    auto sender = openDefaultKsock(0, true).value();
+    ASSERT_TRUE(sender->send(message("$.x")));
+    sent.open();
+    EXPECT_TRUE(checked.waitOpen());
+    EXPECT_EQ(reap(listener), 0);
+}
+
+TEST_F(DaemonTest, FdIsUnwritableWhileAnAllOrWaitSendIsBlocked) {
+    auto sender = openDefaultKsock(0, true).value();
+    auto slow = openDefaultKsock(0, true).value();
+    ASSERT_TRUE(slow->bind("$.x", false));
+    ASSERT_TRUE(slow->control(frontend::Control::MAX_MESSAGES, 1));
+    EXPECT_TRUE(pollNow(sender->fd()) & POLLOUT);
+    EXPECT_FALSE(pollNow(slow->fd()) & POLLIN);
+    ASSERT_TRUE(sender->send(message("$.x")));
+    EXPECT_TRUE(pollNow(slow->fd()) & POLLIN);
+    EXPECT_EQ(sender->send(message("$.x", FLAG_ALL_OR_WAIT)).error(), Errc::TRY_AGAIN);
+    EXPECT_FALSE(pollNow(sender->fd()) & POLLOUT) << "a blocked sender is not writable";
+    ASSERT_TRUE(slow->nextMessage().value());
+    // The pop reaches the daemon with the next call; then the send completes.
+    EXPECT_EQ(slow->control(frontend::Control::NUM_MESSAGES, 0).value(), 1u);
+    EXPECT_TRUE(pollNow(sender->fd()) & POLLOUT);
+    ASSERT_TRUE(slow->nextMessage().value());
+    EXPECT_EQ(slow->control(frontend::Control::NUM_MESSAGES, 0).value(), 0u);
+    EXPECT_FALSE(pollNow(slow->fd()) & POLLIN) << "unreadable once empty";
+}
+
+TEST_F(DaemonTest, HostileClientIsDroppedAndOthersCarryOn) {
+    auto listener = openDefaultKsock(0, true).value();
+    ASSERT_TRUE(listener->bind("$.x", false));
+    // A raw connection that lies about a record's length.
+    {
+        auto raw = socket::SocketLink::connectTo(m_socket).value();
+        const uint32_t huge = 0xFFFFFFF0;
+        ASSERT_EQ(::send(raw->fd(), &huge, sizeof huge, MSG_NOSIGNAL), 4);
+        char buf[1];
+        pollfd p{raw->fd(), POLLIN, 0};
+        ASSERT_EQ(::poll(&p, 1, 5000), 1);
+        EXPECT_EQ(::recv(raw->fd(), buf, 1, 0), 0) << "the daemon hung up on it";
+    }
+    // One that sends garbage in a well-framed record.
+    {
+        auto raw = socket::SocketLink::connectTo(m_socket).value();
+        std::vector<std::byte> junk(64, std::byte{0x5A});
+        ASSERT_TRUE(raw->send(junk));
+        char buf[1];
+        pollfd p{raw->fd(), POLLIN, 0};
+        ASSERT_EQ(::poll(&p, 1, 5000), 1);
+        EXPECT_EQ(::recv(raw->fd(), buf, 1, 0), 0);
+    }
+    auto sender = openDefaultKsock(0, true).value();
+    ASSERT_TRUE(sender->send(message("$.x")));
+    EXPECT_TRUE(listener->nextMessage().value()) << "the bus lost nothing";
+}
+
+TEST_F(DaemonTest, NeverReadingClientCannotHoldMoreThanItsQuota) {
+    // A listener that never reads, on a bus flooded by a sender: the sender
+    // keeps going, and the daemon survives.
+    auto hog = openDefaultKsock(0, false).value();
+    ASSERT_TRUE(hog->bind("$.flood", false));
+    ASSERT_TRUE(hog->control(frontend::Control::MAX_MESSAGES, 1000000));
+    auto sender = openDefaultKsock(0, true).value();
+    frontend::Message big = message("$.flood");
+    big.data.assign(60000, std::byte{1});
+    for (int i = 0; i < 2000; ++i) {
+        ASSERT_TRUE(sender->send(big)) << i;
+    }
+    auto queued = hog->control(frontend::Control::NUM_MESSAGES, 0).value();
+    EXPECT_LT(queued, 2000u);
+    EXPECT_LE(queued * entireMessageLength(7, 60000), 64ull << 20) << "64 MiB quota per peer";
+}
+
+TEST_F(DaemonTest, DaemonDeathIsAClearErrorAndClientsReconnect) {
+    auto k = openDefaultKsock(0, true).value();
+    ASSERT_TRUE(k->bind("$.x", false));
+    EXPECT_EQ(stopDaemon(SIGKILL), -SIGKILL);
+    auto failed = k->bind("$.y", false);
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(failed.error(), Errc::DISCONNECTED);
+    EXPECT_FALSE(openDefaultKsock(0, true)) << "no daemon, no Ksock";
+    startDaemon();
+    auto again = openDefaultKsock(0, true);
+    ASSERT_TRUE(again) << "reconnected after the restart";
+    EXPECT_TRUE((*again)->bind("$.x", false));
+}
+
+TEST_F(DaemonTest, StopsCleanlyOnSigterm) {
+    auto k = openDefaultKsock(0, true).value();
+    EXPECT_EQ(stopDaemon(SIGTERM), 0);
+    EXPECT_FALSE(std::filesystem::exists(m_socket)) << "the socket is removed";
+}
+
+// Repliers and senders killed at random moments: every request a surviving
+// sender made gets exactly one answer, and the daemon's books balance.
+TEST_F(DaemonTest, RandomKillsNeverLoseOrDuplicateAnAnswer) {
+    const unsigned seed = std::random_device{}();
+    std::printf("random kills seed %u\n", seed);
+    std::mt19937 rng(seed);
+    auto sender = openDefaultKsock(0, true).value();
+    const int iterations = 200;
+    for (int i = 0; i < iterations; ++i) {
+        Gate ready;
+        const pid_t replier = spawn([&] {
+            auto k = openDefaultKsock(0, true);
+            if (!k || !(*k)->bind("$.work", true)) {
+                return 1;
+            }
+            ready.open();
+            for (;;) { // answer some, read some, leave some queued
+                if (!waitReadable((*k)->fd(), 1000)) {
+                    continue;
+                }
+                auto req = (*k)->nextMessage();
+                if (!req || !*req) {
+                    continue;
+                }
+                if ((*req)->header.id.serialNum % 3 == 0) {
+                    frontend::Message a = message((*req)->name);
+                    a.header.inReplyTo = (*req)->header.id;
+                    a.header.to = (*req)->header.from;
+                    (void)(*k)->send(a);
+                }
+            }
+        });
+        ASSERT_TRUE(ready.waitOpen());
+        std::set<MsgId> outstanding;
+        const int requests = 1 + static_cast<int>(rng() % 5);
+        for (int r = 0; r < requests; ++r) {
+            auto id = sender->send(message("$.work", FLAG_WANT_A_REPLY));
+            ASSERT_TRUE(id);
+            outstanding.insert(*id);
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
+        ::kill(replier, SIGKILL);
+        reap(replier);
+        while (!outstanding.empty()) {
+            ASSERT_TRUE(waitReadable(sender->fd())) << "iteration " << i << " seed " << seed;
+            auto m = sender->nextMessage().value();
+            ASSERT_TRUE(m);
+            ASSERT_EQ(outstanding.erase(m->header.inReplyTo), 1u)
+                << "an answer to nothing outstanding (duplicate?), iteration " << i;
+        }
+        EXPECT_EQ(sender->control(frontend::Control::NUM_MESSAGES, 0).value(), 0u)
+            << "no extra answers";
+    }
+}
+
+} // namespace
+} // namespace xkbus::testing
