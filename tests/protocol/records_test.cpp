@@ -42,6 +42,8 @@ TEST(Records, EveryTypeRoundTrips) {
                              type == RecordType::FIND_REPLIER;
         if (!hasMessage) {
             r.header = Header{};
+        }
+        if (!hasMessage && type != RecordType::RESULT) {
             r.data.clear();
         }
         if (!hasName) {

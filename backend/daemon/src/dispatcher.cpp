@@ -1,6 +1,7 @@
 // Records in, core calls, records out. See dispatcher.hpp.
 #include <algorithm>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <xkbus/daemon/dispatcher.hpp>
 
 namespace xkbus::daemon {
@@ -102,12 +103,16 @@ tl::expected<void, std::string> Dispatcher::handle(ConnectionId id, const Record
         return tl::unexpected<std::string>("OPEN reused handle " + std::to_string(r.handle));
     }
     if (r.type == RecordType::POP) {
-        // One-way. A copy that is no longer queued was removed by an unbind
-        // that overtook the pop (a multithreaded client): nothing to do.
+        // A copy that is no longer queued was removed by an unbind that
+        // overtook the pop (a multithreaded client): nothing to do. A pop
+        // with a call id wants an answer once its effects are visible.
         auto h = c.handles.find(r.handle);
         if (h != c.handles.end()) {
             (void)m_core.bus(h->second.bus)->popCopy(h->second.ksock, r.value);
             shipEvents(h->second.bus);
+        }
+        if (r.callId != 0) {
+            answer(id, r, Answer{});
         }
         return {};
     }
@@ -122,6 +127,8 @@ void Dispatcher::answer(ConnectionId to, const Record& call, Answer a) {
     result.handle = call.handle;
     result.arg = static_cast<uint32_t>(a.error);
     result.value = a.value;
+    result.data.assign(reinterpret_cast<const std::byte*>(a.text.data()),
+                       reinterpret_cast<const std::byte*>(a.text.data() + a.text.size()));
     m_outgoing.push_back(Outgoing{to, std::move(result)});
 }
 
@@ -138,7 +145,7 @@ Dispatcher::Answer Dispatcher::apply(Connection& c, ConnectionId id, const Recor
     }
     auto found = c.handles.find(r.handle);
     if (found == c.handles.end()) {
-        return Answer{EBADF, 0};
+        return Answer{EBADF, 0, {}};
     }
     Handle& h = found->second;
     core::Bus& bus = *m_core.bus(h.bus);
@@ -153,24 +160,24 @@ Dispatcher::Answer Dispatcher::apply(Connection& c, ConnectionId id, const Recor
     case RecordType::DISCARD: {
         auto done = bus.discard(h.ksock);
         shipEvents(h.bus);
-        return done ? Answer{} : Answer{toErrno(done.error()), 0};
+        return done ? Answer{} : Answer{toErrno(done.error()), 0, {}};
     }
     case RecordType::NEXT:
         return next(h);
     case RecordType::CONTROL:
         return control(h, r);
     default:
-        return Answer{EINVAL, 0};
+        return Answer{EINVAL, 0, {}};
     }
 }
 
 Dispatcher::Answer Dispatcher::open(Connection& c, ConnectionId id, const Record& r) {
     core::Bus* bus = m_core.bus(r.arg);
     if (bus == nullptr) {
-        return Answer{ENOENT, 0};
+        return Answer{ENOENT, 0, {}};
     }
     if (c.handles.size() >= m_quotas.maxKsocksPerConnection) {
-        return Answer{toErrno(Errc::TOO_MANY), 0};
+        return Answer{toErrno(Errc::TOO_MANY), 0, {}};
     }
     const core::OpenOptions options{
         .writable = (r.value & protocol::OPEN_WRITABLE) != 0,
@@ -180,11 +187,11 @@ Dispatcher::Answer Dispatcher::open(Connection& c, ConnectionId id, const Record
     };
     auto ksock = bus->open(options);
     if (!ksock) {
-        return Answer{toErrno(ksock.error()), 0};
+        return Answer{toErrno(ksock.error()), 0, {}};
     }
     c.handles[r.handle] = Handle{r.arg, *ksock, 0};
     m_owners[ownerKey(r.arg, *ksock)] = Owner{id, r.handle};
-    return Answer{0, *ksock};
+    return Answer{0, *ksock, {}};
 }
 
 void Dispatcher::closeHandle(Connection& c, uint32_t handle) {
@@ -203,7 +210,7 @@ void Dispatcher::closeHandle(Connection& c, uint32_t handle) {
 
 Dispatcher::Answer Dispatcher::close(Connection& c, const Record& r) {
     if (!c.handles.contains(r.handle)) {
-        return Answer{EBADF, 0};
+        return Answer{EBADF, 0, {}};
     }
     closeHandle(c, r.handle);
     return Answer{};
@@ -212,14 +219,14 @@ Dispatcher::Answer Dispatcher::close(Connection& c, const Record& r) {
 Dispatcher::Answer Dispatcher::bindOrUnbind(Connection& c, Handle& h, const Record& r) {
     const bool binding = r.type == RecordType::BIND;
     if (binding && c.bindings >= m_quotas.maxBindingsPerConnection) {
-        return Answer{toErrno(Errc::NO_MEMORY), 0};
+        return Answer{toErrno(Errc::NO_MEMORY), 0, {}};
     }
     core::Bus& bus = *m_core.bus(h.bus);
     const bool replier = r.arg != 0;
     auto done = binding ? bus.bind(h.ksock, r.name, replier) : bus.unbind(h.ksock, r.name, replier);
     shipEvents(h.bus);
     if (!done) {
-        return Answer{toErrno(done.error()), 0};
+        return Answer{toErrno(done.error()), 0, {}};
     }
     if (binding) {
         ++h.bindings;
@@ -236,12 +243,12 @@ Dispatcher::Answer Dispatcher::send(Handle& h, const Record& r) {
     auto sent = bus.send(h.ksock, toCoreMessage(r));
     shipEvents(h.bus);
     if (sent) {
-        return Answer{0, protocol::packMsgId(*sent)};
+        return Answer{0, protocol::packMsgId(*sent), {}};
     }
     // EAGAIN still assigned an id, which KBUS hands back with the error.
     const uint64_t id =
         sent.error() == Errc::TRY_AGAIN ? protocol::packMsgId(bus.lastSent(h.ksock).value()) : 0;
-    return Answer{toErrno(sent.error()), id};
+    return Answer{toErrno(sent.error()), id, {}};
 }
 
 Dispatcher::Answer Dispatcher::next(Handle& h) {
@@ -254,14 +261,14 @@ Dispatcher::Answer Dispatcher::next(Handle& h) {
     const uint64_t copyId = k->queue.front().copyId;
     (void)bus.nextMessage(h.ksock);
     shipEvents(h.bus);
-    return Answer{0, copyId};
+    return Answer{0, copyId, {}};
 }
 
 Dispatcher::Answer Dispatcher::control(Handle& h, const Record& r) {
     core::Bus& bus = *m_core.bus(h.bus);
     auto arg = narrow(r.value);
     if (!arg) {
-        return Answer{EINVAL, 0};
+        return Answer{EINVAL, 0, {}};
     }
     Result<uint64_t> value = fail(Errc::INVALID);
     switch (static_cast<Control>(r.arg)) {
@@ -297,6 +304,60 @@ Dispatcher::Answer Dispatcher::control(Handle& h, const Record& r) {
     }
     shipEvents(h.bus);
     return from(value);
+}
+
+// Bindings and stats as JSON: what /proc/kbus/bindings and /proc/kbus/stats
+// showed, as data.
+Dispatcher::Answer Dispatcher::introspect(const Record& r) {
+    const core::Bus* bus =
+        r.value <= UINT32_MAX ? m_core.bus(static_cast<uint32_t>(r.value)) : nullptr;
+    if (bus == nullptr) {
+        return Answer{ENOENT, 0, {}};
+    }
+    nlohmann::json out;
+    switch (static_cast<protocol::Introspect>(r.arg)) {
+    case protocol::Introspect::BINDINGS:
+        out = nlohmann::json::array();
+        for (const auto& b : bus->bindings()) {
+            out.push_back({{"ksock", b.ksock},
+                           {"owner", b.ownerTag},
+                           {"replier", b.replier},
+                           {"name", b.name}});
+        }
+        break;
+    case protocol::Introspect::STATS: {
+        const core::BusStats st = bus->stats();
+        out = {{"bus", st.index},
+               {"next_ksock_id", st.nextKsockId},
+               {"next_serial", st.nextSerial},
+               {"max_message_size", st.maxMessageSize},
+               {"report_replier_binds", st.reportReplierBinds},
+               {"unsent_unbind_events", st.unsentUnbindEvents},
+               {"unbind_events_lost", st.unbindEventsLost},
+               {"copies_queued", st.copiesQueued},
+               {"copies_popped", st.copiesPopped},
+               {"copies_dropped", st.copiesDropped},
+               {"ksocks", nlohmann::json::array()}};
+        for (const auto& k : st.ksocks) {
+            out["ksocks"].push_back({{"id", k.id},
+                                     {"owner", k.ownerTag},
+                                     {"last_sent", std::to_string(k.lastSent.networkId) + ":" +
+                                                       std::to_string(k.lastSent.serialNum)},
+                                     {"queued", k.queued},
+                                     {"max_messages", k.maxMessages},
+                                     {"awaiting_replies", k.awaitingReplies},
+                                     {"unreplied_to", k.unrepliedTo},
+                                     {"set_aside", k.setAside},
+                                     {"bindings", k.bindings},
+                                     {"sending", k.sending},
+                                     {"only_once", k.onlyOnce}});
+        }
+        break;
+    }
+    default:
+        return Answer{EINVAL, 0, {}};
+    }
+    return Answer{0, 0, out.dump()};
 }
 
 void Dispatcher::shipEvents(uint32_t busIndex) {

@@ -1,4 +1,5 @@
 // The client side of a connection: calls, mirrors and pops. See connection.hpp.
+#include <poll.h>
 #include <unistd.h>
 #include <xkbus/frontend/connection.hpp>
 
@@ -16,6 +17,11 @@ Record makeRecord(RecordType type, uint32_t handle = 0, uint32_t arg = 0, uint64
     r.arg = arg;
     r.value = value;
     return r;
+}
+
+bool isReadable(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
 }
 
 Result<void> errnoResult(const Record& result) {
@@ -175,6 +181,8 @@ Result<std::unique_ptr<KsockChannel>> Connection::openKsock(uint32_t bus, bool w
     // it in step itself; otherwise this library keeps a signal of its own.
     const int daemonFd = m_link->takeReceivedFd();
     if (daemonFd >= 0) {
+        std::lock_guard lock(m_mutex);
+        m_ksocks[handle].daemonFd = daemonFd;
         return std::unique_ptr<KsockChannel>(
             std::make_unique<ConnectedKsock>(shared_from_this(), handle, id, daemonFd, true));
     }
@@ -186,6 +194,17 @@ Result<std::unique_ptr<KsockChannel>> Connection::openKsock(uint32_t bus, bool w
     }
     return std::unique_ptr<KsockChannel>(
         std::make_unique<ConnectedKsock>(shared_from_this(), handle, id, fd, false));
+}
+
+Result<std::string> Connection::introspect(uint32_t bus, protocol::Introspect what) {
+    auto result = call(makeRecord(RecordType::INTROSPECT, 0, static_cast<uint32_t>(what), bus));
+    if (!result) {
+        return fail(result.error());
+    }
+    if (auto ok = errnoResult(*result); !ok) {
+        return fail(ok.error());
+    }
+    return std::string(reinterpret_cast<const char*>(result->data.data()), result->data.size());
 }
 
 Result<Record> Connection::call(Record r) {
@@ -301,18 +320,28 @@ Result<std::optional<Message>> Connection::nextMessage(uint32_t handle) {
     if (it == m_ksocks.end()) {
         return fail(Errc::INVALID);
     }
-    if (!it->second.mirror.empty()) {
-        Mirrored m = std::move(it->second.mirror.front());
-        it->second.mirror.pop_front();
+    KsockState& k = it->second;
+    if (!k.mirror.empty()) {
+        Mirrored m = std::move(k.mirror.front());
+        k.mirror.pop_front();
         // Reported before the application sees it: if this process dies now,
-        // the daemon still learns the request was popped (Ignored, not GoneAway).
-        if (auto sent = sendLocked(makeRecord(RecordType::POP, handle, 0, m.copyId)); !sent) {
-            return fail(sent.error());
+        // the daemon still learns the request was popped (Ignored, not
+        // GoneAway). The pop that empties the queue waits for the daemon, so
+        // that the fd stops being readable before this returns.
+        Record pop = makeRecord(RecordType::POP, handle, 0, m.copyId);
+        auto reported =
+            k.mirror.empty() ? callLocked(pop).map([](const Record&) {}) : sendLocked(pop);
+        if (!reported) {
+            return fail(reported.error());
         }
-        if (it->second.signal) {
-            it->second.signal->messageTaken();
+        if (k.signal) {
+            k.signal->messageTaken();
         }
         return std::optional<Message>(std::move(m.msg));
+    }
+    // An fd the daemon keeps exact that is not readable means an empty queue.
+    if (k.daemonFd >= 0 && !isReadable(k.daemonFd)) {
+        return std::optional<Message>();
     }
     // The mirror may lag the daemon (copies not shipped yet): ask it.
     auto result = callLocked(makeRecord(RecordType::NEXT, handle));

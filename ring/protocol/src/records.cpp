@@ -7,7 +7,7 @@ namespace xkbus::protocol {
 namespace {
 
 // Which sections follow the fixed prefix, by record type.
-enum class Body { NONE, NAME, MESSAGE };
+enum class Body { NONE, NAME, DATA, MESSAGE };
 
 constexpr size_t PREFIX = 2 + 2 + 4 + 4 + 4 + 8;         // type, version, call, handle, arg, value
 constexpr size_t HEADER = 8 + 8 + 4 + 4 + 8 + 8 + 4 + 4; // Header fields
@@ -23,7 +23,7 @@ bool knownType(uint16_t t, Body& body) noexcept {
     case RecordType::NEXT:
     case RecordType::CONTROL:
     case RecordType::NEW_BUS:
-    case RecordType::RESULT:
+    case RecordType::INTROSPECT:
     case RecordType::REMOVED:
     case RecordType::SEND_FINISHED:
         body = Body::NONE;
@@ -32,6 +32,9 @@ bool knownType(uint16_t t, Body& body) noexcept {
     case RecordType::UNBIND:
     case RecordType::FIND_REPLIER:
         body = Body::NAME;
+        return true;
+    case RecordType::RESULT:
+        body = Body::DATA;
         return true;
     case RecordType::SEND:
     case RecordType::PUSHED:
@@ -121,6 +124,8 @@ size_t encodedSize(const Record& rec) noexcept {
         return PREFIX;
     case Body::NAME:
         return PREFIX + LENGTHS + rec.name.size();
+    case Body::DATA:
+        return PREFIX + LENGTHS + rec.data.size();
     case Body::MESSAGE:
         return PREFIX + HEADER + LENGTHS + rec.name.size() + rec.data.size();
     }
@@ -142,10 +147,14 @@ void encode(const Record& rec, std::vector<std::byte>& out) {
         putHeader(w, rec.header);
     }
     if (body != Body::NONE) {
-        w.put(static_cast<uint32_t>(rec.name.size()));
-        w.put(static_cast<uint32_t>(body == Body::MESSAGE ? rec.data.size() : 0));
-        w.bytes(rec.name.data(), rec.name.size());
-        if (body == Body::MESSAGE) {
+        const bool hasName = body == Body::NAME || body == Body::MESSAGE;
+        const bool hasData = body == Body::DATA || body == Body::MESSAGE;
+        w.put(static_cast<uint32_t>(hasName ? rec.name.size() : 0));
+        w.put(static_cast<uint32_t>(hasData ? rec.data.size() : 0));
+        if (hasName) {
+            w.bytes(rec.name.data(), rec.name.size());
+        }
+        if (hasData) {
             w.bytes(rec.data.data(), rec.data.size());
         }
     }
@@ -170,7 +179,7 @@ Result<Record> decode(std::span<const std::byte> bytes, const Limits& limits) {
         uint32_t dataLen = 0;
         if (!r.get(nameLen) || !r.get(dataLen) || nameLen > limits.maxName ||
             dataLen > limits.maxData || (body == Body::NAME && dataLen != 0) ||
-            r.left() != uint64_t{nameLen} + dataLen) {
+            (body == Body::DATA && nameLen != 0) || r.left() != uint64_t{nameLen} + dataLen) {
             return fail(Errc::PROTOCOL_VIOLATION);
         }
         auto name = r.take(nameLen);

@@ -84,9 +84,10 @@ private:
     struct Answer {
         int error = 0;
         uint64_t value = 0;
+        std::string text; // INTROSPECT's JSON
     };
     static Answer from(const Result<uint64_t>& r) {
-        return r ? Answer{0, *r} : Answer{toErrno(r.error()), 0};
+        return r ? Answer{0, *r, {}} : Answer{toErrno(r.error()), 0, {}};
     }
 
     void answer(ConnectionId to, const protocol::Record& call, Answer a);
@@ -97,6 +98,7 @@ private:
     Answer send(Handle& h, const protocol::Record& r);
     Answer next(Handle& h);
     Answer control(Handle& h, const protocol::Record& r);
+    Answer introspect(const protocol::Record& r);
     void closeHandle(Connection& c, uint32_t handle);
     void shipEvents(uint32_t bus);
     static uint64_t ownerKey(uint32_t bus, KsockId ksock) noexcept {

@@ -39,6 +39,8 @@ public:
                                                      uint32_t pid, SignalFactory signals = {});
 
     Result<std::unique_ptr<KsockChannel>> openKsock(uint32_t bus, bool writable);
+    // Bus `bus`'s bindings or stats, as the daemon's JSON text.
+    Result<std::string> introspect(uint32_t bus, protocol::Introspect what);
 
 private:
     friend class ConnectedKsock;
@@ -50,6 +52,7 @@ private:
         std::deque<Mirrored> mirror;
         bool sending = false;
         std::unique_ptr<ReadinessSignal> signal;
+        int daemonFd = -1; // the fd a local daemon keeps exact, if it gave one
     };
 
     Connection(std::unique_ptr<protocol::RecordLink> link, SignalFactory signals);

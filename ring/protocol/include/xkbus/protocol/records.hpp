@@ -27,11 +27,13 @@ enum class RecordType : uint16_t {
     FIND_REPLIER = 6, // handle, name; RESULT value: the replier's Ksock id or 0
     SEND = 7,         // handle, message; RESULT value: the message id (packMsgId)
     DISCARD = 8,      // handle
-    POP = 9,          // handle, value: copy id. One-way: the client popped that copy
+    POP = 9,          // handle, value: copy id: the client popped that copy. One-way,
+                      // unless it has a call id: then answered once the fd is updated
     NEXT = 10,        // handle; the daemon pops the head for the client: RESULT value:
                       // copy id, or 0 if empty. The PUSHED events before it hold the copy
     CONTROL = 11,     // handle, arg: Control, value: its argument; RESULT value: the answer
     NEW_BUS = 12,     // RESULT value: the new bus index
+    INTROSPECT = 13,  // arg: Introspect, value: bus; RESULT data: JSON
     // daemon -> client
     RESULT = 256,        // call id, arg: errno (0 = success), value
     PUSHED = 257,        // handle, arg: 1 if at the head (URGENT), value: copy id, message
@@ -50,6 +52,12 @@ enum class Control : uint32_t {
     VERBOSE = 7,
     REPORT_REPLIER_BINDS = 8,
     MAX_MESSAGE_SIZE = 9,
+};
+
+// What INTROSPECT reports, as JSON (docs/protocol.md has the fields).
+enum class Introspect : uint32_t {
+    BINDINGS = 1, // what /proc/kbus/bindings showed
+    STATS = 2,    // what /proc/kbus/stats showed
 };
 
 inline constexpr uint64_t OPEN_WRITABLE = 1;
@@ -74,7 +82,7 @@ struct Record {
     uint64_t value = 0;
     Header header;               // SEND, PUSHED
     std::string name;            // BIND, UNBIND, FIND_REPLIER, SEND, PUSHED
-    std::vector<std::byte> data; // SEND, PUSHED
+    std::vector<std::byte> data; // SEND, PUSHED, RESULT
     friend bool operator==(const Record&, const Record&) = default;
 };
 
