@@ -306,3 +306,29 @@ TEST(Dispatcher, AConnectionOverItsByteQuotaMissesMessagesOthersStillGet) {
 
 } // namespace
 } // namespace xkbus::daemon
+
+namespace xkbus::daemon {
+namespace {
+
+TEST(DispatcherIntrospection, BindingsAndStatsComeAsJson) {
+    Harness h;
+    const ConnectionId c = h.connect(PeerInfo{0, 77, false, 0});
+    h.open(c, 1);
+    h.bind(c, 1, "$.a.*", true);
+    auto bindings = h.call(c, rec(RecordType::INTROSPECT, 0,
+                                  static_cast<uint32_t>(protocol::Introspect::BINDINGS), 0));
+    ASSERT_EQ(bindings.arg, 0u);
+    const std::string text(reinterpret_cast<const char*>(bindings.data.data()),
+                           bindings.data.size());
+    EXPECT_EQ(text, R"([{"ksock":1,"name":"$.a.*","owner":77,"replier":true}])");
+    auto stats = h.call(
+        c, rec(RecordType::INTROSPECT, 0, static_cast<uint32_t>(protocol::Introspect::STATS), 0));
+    const std::string statsText(reinterpret_cast<const char*>(stats.data.data()),
+                                stats.data.size());
+    EXPECT_NE(statsText.find(R"("next_ksock_id":2)"), std::string::npos) << statsText;
+    auto missing = h.call(c, rec(RecordType::INTROSPECT, 0, 1, 9));
+    EXPECT_EQ(missing.arg, static_cast<uint32_t>(ENOENT));
+}
+
+} // namespace
+} // namespace xkbus::daemon

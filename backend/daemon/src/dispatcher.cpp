@@ -140,6 +140,8 @@ Dispatcher::Answer Dispatcher::apply(Connection& c, ConnectionId id, const Recor
         return close(c, r);
     case RecordType::NEW_BUS:
         return from(widen(m_core.newBus()));
+    case RecordType::INTROSPECT:
+        return introspect(r);
     default:
         break;
     }
