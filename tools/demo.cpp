@@ -16,46 +16,17 @@
 #include <thread>
 #include <unistd.h>
 #include <vector>
+#include <xkbus/frontend/message_text.hpp>
 #include <xkbus/frontend/open.hpp>
 #include <xkbus/socket/socket_link.hpp>
 
 namespace {
 
+using xkbus::frontend::describe;
+using xkbus::frontend::idText;
 using xkbus::frontend::KsockChannel;
 using xkbus::frontend::Message;
-
-std::string idText(xkbus::MsgId id) {
-    return fmt::format("[{}:{}]", id.networkId, id.serialNum);
-}
-
-std::string describe(const Message& m) {
-    const bool status = (m.header.flags & xkbus::FLAG_SYNTHETIC) != 0;
-    std::string kind = m.isReply()     ? (status ? "status" : "reply")
-                       : m.isRequest() ? "request"
-                                       : "announcement";
-    std::string text =
-        fmt::format("{} {} {} from Ksock {}", kind, m.name, idText(m.header.id), m.header.from);
-    if (m.isReply()) {
-        text += " answering " + idText(m.header.inReplyTo);
-    }
-    if (!m.data.empty()) {
-        text += fmt::format(
-            " \"{}\"", std::string(reinterpret_cast<const char*>(m.data.data()), m.data.size()));
-    }
-    if ((m.header.flags & xkbus::FLAG_URGENT) != 0) {
-        text += " (urgent)";
-    }
-    return text;
-}
-
-Message makeMessage(const std::string& name, const std::string& data, uint32_t flags = 0) {
-    Message m;
-    m.name = name;
-    m.header.flags = flags;
-    m.data.assign(reinterpret_cast<const std::byte*>(data.data()),
-                  reinterpret_cast<const std::byte*>(data.data() + data.size()));
-    return m;
-}
+using xkbus::frontend::textMessage;
 
 // A child process of the story. It reports what it sees on `report`, and
 // obeys one-letter orders on `orders`: p(ause reading), r(esume), h(old: read
@@ -113,7 +84,7 @@ int actorMain(const std::string& role, const std::vector<std::pair<std::string, 
             paused = true;
             continue;
         }
-        Message answer = makeMessage((*m)->name, "40%");
+        Message answer = textMessage((*m)->name, "40%");
         answer.header.inReplyTo = (*m)->header.id;
         answer.header.to = (*m)->header.from;
         (void)(*k)->send(answer);
@@ -240,14 +211,14 @@ int main(int argc, char** argv) {
 
     auto sender = xkbus::frontend::openDefaultKsock(0, true).value();
     fmt::print("2. Announcements reach every matching listener, in order:\n");
-    (void)sender->send(makeMessage("$.Sensors.Kitchen.Temperature", "21.5C"));
-    (void)sender->send(makeMessage("$.Lights.Hall", "on"));
+    (void)sender->send(textMessage("$.Sensors.Kitchen.Temperature", "21.5C"));
+    (void)sender->send(textMessage("$.Lights.Hall", "on"));
     story.expect(3);
 
     fmt::print(
         "\n3. A request goes to the one replier (and to listeners); the reply comes back:\n");
     auto request =
-        sender->send(makeMessage("$.Sensors.Kitchen.Humidity", "", xkbus::FLAG_WANT_A_REPLY));
+        sender->send(textMessage("$.Sensors.Kitchen.Humidity", "", xkbus::FLAG_WANT_A_REPLY));
     story.expect(3);
     auto answer = waitFor(*sender);
     fmt::print("    {:<10} got {}\n", "sender", answer ? describe(*answer) : "nothing!");
@@ -255,17 +226,17 @@ int main(int argc, char** argv) {
 
     fmt::print("\n4. An urgent message jumps the queue ('all' reads after both are queued):\n");
     story.order(everything, 'p');
-    (void)sender->send(makeMessage("$.Lights.Porch", "dim"));
-    (void)sender->send(makeMessage("$.Alarm.Smoke", "kitchen", xkbus::FLAG_URGENT));
+    (void)sender->send(textMessage("$.Lights.Porch", "dim"));
+    (void)sender->send(textMessage("$.Alarm.Smoke", "kitchen", xkbus::FLAG_URGENT));
     story.order(everything, 'r');
     story.expect(2);
 
     fmt::print("\n5. The replier reads one request and never answers; a second stays queued.\n"
                "   Then it is killed with SIGKILL:\n");
     story.order(replier, 'h');
-    auto ignored = sender->send(makeMessage("$.Sensors.Hall", "", xkbus::FLAG_WANT_A_REPLY));
+    auto ignored = sender->send(textMessage("$.Sensors.Hall", "", xkbus::FLAG_WANT_A_REPLY));
     story.expect(3); // the replier reads it; 'all' hears it
-    auto goneAway = sender->send(makeMessage("$.Sensors.Attic", "", xkbus::FLAG_WANT_A_REPLY));
+    auto goneAway = sender->send(textMessage("$.Sensors.Attic", "", xkbus::FLAG_WANT_A_REPLY));
     story.expect(1); // 'all' hears it; the replier does not read it
     ::kill(replier.pid, SIGKILL);
     ::waitpid(replier.pid, nullptr, 0);

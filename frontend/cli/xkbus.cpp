@@ -2,6 +2,7 @@
 // sends, calls and replies on a bus, and shows its bindings and statistics,
 // for a person or (--json) for a program.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fmt/core.h>
@@ -9,6 +10,7 @@
 #include <poll.h>
 #include <string>
 #include <vector>
+#include <xkbus/frontend/message_text.hpp>
 #include <xkbus/frontend/open.hpp>
 
 namespace {
@@ -16,80 +18,39 @@ namespace {
 using xkbus::MsgId;
 using xkbus::frontend::KsockChannel;
 using xkbus::frontend::Message;
+using namespace xkbus::frontend;
 
 struct Common {
     uint32_t bus = 0;
     bool json = false;
 };
 
-std::string idText(MsgId id) {
-    return fmt::format("{}:{}", id.networkId, id.serialNum);
-}
-
-std::string dataText(const Message& m) {
-    return std::string(reinterpret_cast<const char*>(m.data.data()), m.data.size());
-}
-
-bool printable(const std::string& s) {
-    for (unsigned char c : s) {
-        if (c < 0x20 || c > 0x7E) {
-            return false;
-        }
-    }
-    return true;
-}
-
-std::string kindOf(const Message& m) {
-    if (m.isReply()) {
-        return (m.header.flags & xkbus::FLAG_SYNTHETIC) != 0 ? "status" : "reply";
-    }
-    return m.isRequest() ? "request" : "announcement";
-}
-
+// A status's JSON has the request it answers; data is included when printable.
 void printMessage(const Message& m, bool json) {
-    const std::string data = dataText(m);
-    if (json) {
-        nlohmann::json j = {{"kind", kindOf(m)},         {"name", m.name},
-                            {"id", idText(m.header.id)}, {"from", m.header.from},
-                            {"to", m.header.to},         {"flags", m.header.flags},
-                            {"data_len", m.data.size()}};
-        if (m.isReply()) {
-            j["in_reply_to"] = idText(m.header.inReplyTo);
-        }
-        if (printable(data)) {
-            j["data"] = data;
-        }
-        fmt::print("{}\n", j.dump());
-    } else {
-        std::string line = fmt::format("{} {} [{}] from {}", kindOf(m), m.name, idText(m.header.id),
-                                       m.header.from);
-        if (m.isReply()) {
-            line += fmt::format(" in reply to [{}]", idText(m.header.inReplyTo));
-        }
-        if (!data.empty()) {
-            line += printable(data) ? fmt::format(" \"{}\"", data)
-                                    : fmt::format(" ({} bytes)", data.size());
-        }
-        if (m.wantsYouToReply()) {
-            line += " (you must reply)";
-        }
-        fmt::print("{}\n", line);
+    if (!json) {
+        fmt::print("{}\n", describe(m));
+        std::fflush(stdout);
+        return;
     }
+    const std::string data = dataText(m);
+    nlohmann::json j = {{"kind", kindOf(m)},         {"name", m.name},
+                        {"id", idText(m.header.id)}, {"from", m.header.from},
+                        {"to", m.header.to},         {"flags", m.header.flags},
+                        {"data_len", m.data.size()}};
+    if (m.isReply()) {
+        j["in_reply_to"] = idText(m.header.inReplyTo);
+    }
+    if (std::all_of(data.begin(), data.end(),
+                    [](unsigned char c) { return c >= 0x20 && c <= 0x7E; })) {
+        j["data"] = data;
+    }
+    fmt::print("{}\n", j.dump());
     std::fflush(stdout);
 }
 
 int failWith(const std::string& what, xkbus::Errc e) {
     fmt::print(stderr, "xkbus: {}: {} (errno {})\n", what, xkbus::describe(e), xkbus::toErrno(e));
     return 1;
-}
-
-Message makeMessage(const std::string& name, const std::string& data, uint32_t flags) {
-    Message m;
-    m.name = name;
-    m.header.flags = flags;
-    m.data.assign(reinterpret_cast<const std::byte*>(data.data()),
-                  reinterpret_cast<const std::byte*>(data.data() + data.size()));
-    return m;
 }
 
 // Waits for the next message, at most timeoutMs (< 0: forever).
@@ -148,14 +109,14 @@ int send(const Common& c, const std::string& name, const std::string& data, bool
     if (!k) {
         return failWith("cannot reach xkbusd", k.error());
     }
-    auto id = (*k)->send(makeMessage(name, data, urgent ? xkbus::FLAG_URGENT : 0));
+    auto id = (*k)->send(textMessage(name, data, urgent ? xkbus::FLAG_URGENT : 0));
     if (!id) {
         return failWith("send " + name, id.error());
     }
     if (c.json) {
         fmt::print("{}\n", nlohmann::json({{"id", idText(*id)}}).dump());
     } else {
-        fmt::print("sent [{}]\n", idText(*id));
+        fmt::print("sent {}\n", idText(*id));
     }
     return 0;
 }
@@ -165,7 +126,7 @@ int call(const Common& c, const std::string& name, const std::string& data, doub
     if (!k) {
         return failWith("cannot reach xkbusd", k.error());
     }
-    auto id = (*k)->send(makeMessage(name, data, xkbus::FLAG_WANT_A_REPLY));
+    auto id = (*k)->send(textMessage(name, data, xkbus::FLAG_WANT_A_REPLY));
     if (!id) {
         return failWith("request " + name, id.error());
     }
@@ -229,11 +190,11 @@ int reply(const Common& c, const std::string& name, const std::string& data,
         }
         printMessage(**m, c.json);
         const std::string answer = command.empty() ? data : runCommand(command, dataText(**m));
-        Message r = makeMessage((*m)->name, answer, 0);
+        Message r = textMessage((*m)->name, answer, 0);
         r.header.inReplyTo = (*m)->header.id;
         r.header.to = (*m)->header.from;
         if (auto sent = (*k)->send(r); !sent) {
-            fmt::print(stderr, "xkbus: reply to [{}]: {}\n", idText((*m)->header.id),
+            fmt::print(stderr, "xkbus: reply to {}: {}\n", idText((*m)->header.id),
                        xkbus::describe(sent.error()));
         }
         ++served;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <xkbus/frontend/connection.hpp>
+#include <xkbus/frontend/message_text.hpp>
 
 namespace xkbus::frontend {
 namespace {
@@ -20,15 +21,6 @@ protected:
         return Connection::start(std::move(link), 1234).value();
     }
 
-    static Message message(std::string name, uint32_t flags = 0, std::string data = "") {
-        Message m;
-        m.name = std::move(name);
-        m.header.flags = flags;
-        m.data.assign(reinterpret_cast<const std::byte*>(data.data()),
-                      reinterpret_cast<const std::byte*>(data.data() + data.size()));
-        return m;
-    }
-
     LoopbackDaemon daemon;
 };
 
@@ -38,7 +30,7 @@ TEST_F(ConnectionTest, AnnouncementReachesAnotherProcess) {
     auto sender = a->openKsock(0, true).value();
     auto listener = b->openKsock(0, false).value();
     ASSERT_TRUE(listener->bind("$.x.*", false));
-    auto id = sender->send(message("$.x.y", 0, "hi"));
+    auto id = sender->send(textMessage("$.x.y", "hi", 0));
     ASSERT_TRUE(id);
     auto got = listener->nextMessage().value();
     ASSERT_TRUE(got);
@@ -47,7 +39,7 @@ TEST_F(ConnectionTest, AnnouncementReachesAnotherProcess) {
     EXPECT_EQ(got->header.from, sender->id());
     EXPECT_EQ(got->data.size(), 2u);
     EXPECT_FALSE(listener->nextMessage().value());
-    EXPECT_EQ(listener->send(message("$.x.y")).error(), Errc::NOT_OPEN_FOR_WRITE);
+    EXPECT_EQ(listener->send(textMessage("$.x.y")).error(), Errc::NOT_OPEN_FOR_WRITE);
 }
 
 TEST_F(ConnectionTest, RequestAndReplyAcrossProcesses) {
@@ -57,11 +49,11 @@ TEST_F(ConnectionTest, RequestAndReplyAcrossProcesses) {
     auto replier = b->openKsock(0, true).value();
     ASSERT_TRUE(replier->bind("$.q", true));
     EXPECT_EQ(sender->findReplier("$.q").value(), replier->id());
-    auto id = sender->send(message("$.q", FLAG_WANT_A_REPLY)).value();
+    auto id = sender->send(textMessage("$.q", "", FLAG_WANT_A_REPLY)).value();
     auto req = replier->nextMessage().value();
     ASSERT_TRUE(req && req->wantsYouToReply());
     EXPECT_EQ(replier->control(Control::NUM_UNREPLIED_TO, 0).value(), 1u);
-    Message answer = message("$.q", 0, "42");
+    Message answer = textMessage("$.q", "42", 0);
     answer.header.inReplyTo = req->header.id;
     answer.header.to = req->header.from;
     ASSERT_TRUE(replier->send(answer));
@@ -77,8 +69,8 @@ TEST_F(ConnectionTest, PopIsReportedSoADeadReaderOwesIgnoredNotGoneAway) {
     auto sender = a->openKsock(0, true).value();
     auto replier = b->openKsock(0, true).value();
     ASSERT_TRUE(replier->bind("$.q", true));
-    sender->send(message("$.q", FLAG_WANT_A_REPLY)).value();
-    sender->send(message("$.q", FLAG_WANT_A_REPLY)).value();
+    sender->send(textMessage("$.q", "", FLAG_WANT_A_REPLY)).value();
+    sender->send(textMessage("$.q", "", FLAG_WANT_A_REPLY)).value();
     ASSERT_TRUE(replier->nextMessage().value()); // popped locally, POP sent
     daemon.drop(replierLink->id());              // the process dies
     auto first = sender->nextMessage().value();
@@ -95,7 +87,7 @@ TEST_F(ConnectionTest, ClosingAKsockSendsItsStatuses) {
     auto sender = a->openKsock(0, true).value();
     auto replier = b->openKsock(0, true).value();
     ASSERT_TRUE(replier->bind("$.q", true));
-    sender->send(message("$.q", FLAG_WANT_A_REPLY)).value();
+    sender->send(textMessage("$.q", "", FLAG_WANT_A_REPLY)).value();
     replier.reset(); // KsockChannel's destructor closes it
     EXPECT_EQ(sender->nextMessage().value()->name, NAME_REPLIER_GONE_AWAY);
 }
@@ -104,7 +96,7 @@ TEST_F(ConnectionTest, UnbindRemovesMirroredCopies) {
     auto a = process();
     auto k = a->openKsock(0, true).value();
     ASSERT_TRUE(k->bind("$.x", false));
-    ASSERT_TRUE(k->send(message("$.x")));
+    ASSERT_TRUE(k->send(textMessage("$.x")));
     ASSERT_TRUE(k->unbind("$.x", false));
     EXPECT_FALSE(k->nextMessage().value());
     EXPECT_EQ(k->control(Control::NUM_MESSAGES, 0).value(), 0u);
@@ -116,9 +108,9 @@ TEST_F(ConnectionTest, UrgentOrderSurvivesTheMirror) {
     auto sender = a->openKsock(0, true).value();
     auto l = b->openKsock(0, true).value();
     ASSERT_TRUE(l->bind("$.*", false));
-    ASSERT_TRUE(sender->send(message("$.one")));
-    ASSERT_TRUE(sender->send(message("$.two", FLAG_URGENT)));
-    ASSERT_TRUE(sender->send(message("$.three", FLAG_URGENT)));
+    ASSERT_TRUE(sender->send(textMessage("$.one")));
+    ASSERT_TRUE(sender->send(textMessage("$.two", "", FLAG_URGENT)));
+    ASSERT_TRUE(sender->send(textMessage("$.three", "", FLAG_URGENT)));
     std::vector<std::string> names;
     while (auto m = l->nextMessage().value()) {
         names.push_back(m->name);
@@ -134,7 +126,7 @@ TEST_F(ConnectionTest, LaggingMirrorFallsBackToTheDaemon) {
     auto l = b->openKsock(0, true).value();
     ASSERT_TRUE(l->bind("$.x", false));
     for (int i = 0; i < 5; ++i) {
-        ASSERT_TRUE(sender->send(message("$.x", 0, std::to_string(i))));
+        ASSERT_TRUE(sender->send(textMessage("$.x", std::to_string(i), 0)));
     }
     // The copies are queued in the core, but none has reached b's mirror yet,
     // and the rest trickle in one record per look.
@@ -158,12 +150,12 @@ TEST_F(ConnectionTest, BlockedSendFinishesWhenRoomAppears) {
     auto slow = b->openKsock(0, true).value();
     ASSERT_TRUE(slow->bind("$.x", false));
     ASSERT_EQ(slow->control(Control::MAX_MESSAGES, 1).value(), 1u);
-    ASSERT_TRUE(sender->send(message("$.x")));
-    EXPECT_EQ(sender->send(message("$.x", FLAG_ALL_OR_WAIT)).error(), Errc::TRY_AGAIN);
-    EXPECT_EQ(sender->send(message("$.y")).error(), Errc::STILL_SENDING);
+    ASSERT_TRUE(sender->send(textMessage("$.x")));
+    EXPECT_EQ(sender->send(textMessage("$.x", "", FLAG_ALL_OR_WAIT)).error(), Errc::TRY_AGAIN);
+    EXPECT_EQ(sender->send(textMessage("$.y")).error(), Errc::STILL_SENDING);
     ASSERT_TRUE(slow->nextMessage().value());
     EXPECT_TRUE(slow->nextMessage().value()) << "the blocked send arrived";
-    EXPECT_TRUE(sender->send(message("$.y"))) << "and the sender may send again";
+    EXPECT_TRUE(sender->send(textMessage("$.y"))) << "and the sender may send again";
 }
 
 TEST_F(ConnectionTest, ManyKsocksShareOneConnection) {
@@ -174,7 +166,7 @@ TEST_F(ConnectionTest, ManyKsocksShareOneConnection) {
         listeners.push_back(a->openKsock(0, false).value());
         ASSERT_TRUE(listeners.back()->bind("$.all", false));
     }
-    ASSERT_TRUE(sender->send(message("$.all")));
+    ASSERT_TRUE(sender->send(textMessage("$.all")));
     for (auto& l : listeners) {
         ASSERT_TRUE(l->nextMessage().value());
     }

@@ -26,7 +26,7 @@ TEST_F(DaemonTest, RequestAndReplyBetweenProcesses) {
         if (!req || !*req || !(*req)->wantsYouToReply()) {
             return 3;
         }
-        frontend::Message answer = message((*req)->name);
+        frontend::Message answer = frontend::textMessage((*req)->name);
         answer.header.inReplyTo = (*req)->header.id;
         answer.header.to = (*req)->header.from;
         answer.data = {std::byte{'4'}, std::byte{'2'}};
@@ -34,7 +34,8 @@ TEST_F(DaemonTest, RequestAndReplyBetweenProcesses) {
     });
     ASSERT_TRUE(ready.waitOpen());
     auto sender = openDefaultKsock(0, true).value();
-    auto id = sender->send(message("$.Sensors.Kitchen", FLAG_WANT_A_REPLY)).value();
+    auto id =
+        sender->send(frontend::textMessage("$.Sensors.Kitchen", "", FLAG_WANT_A_REPLY)).value();
     ASSERT_TRUE(waitReadable(sender->fd()));
     auto reply = sender->nextMessage().value();
     ASSERT_TRUE(reply);
@@ -61,9 +62,9 @@ TEST_F(DaemonTest, KilledReplierGivesGoneAwayForQueuedAndIgnoredForRead) {
     });
     ASSERT_TRUE(ready.waitOpen());
     auto sender = openDefaultKsock(0, true).value();
-    auto first = sender->send(message("$.q", FLAG_WANT_A_REPLY)).value();
+    auto first = sender->send(frontend::textMessage("$.q", "", FLAG_WANT_A_REPLY)).value();
     ASSERT_TRUE(popped.waitOpen());
-    auto second = sender->send(message("$.q", FLAG_WANT_A_REPLY)).value();
+    auto second = sender->send(frontend::textMessage("$.q", "", FLAG_WANT_A_REPLY)).value();
     ::kill(replier, SIGKILL);
     EXPECT_EQ(reap(replier), 128 + SIGKILL);
     std::map<std::string, MsgId> got;
@@ -106,7 +107,7 @@ TEST_F(DaemonTest, RecipientFdIsReadableWhenSendReturns) {
     });
     ASSERT_TRUE(ready.waitOpen());
     auto sender = openDefaultKsock(0, true).value();
-    ASSERT_TRUE(sender->send(message("$.x")));
+    ASSERT_TRUE(sender->send(frontend::textMessage("$.x")));
     sent.open();
     EXPECT_TRUE(checked.waitOpen());
     EXPECT_EQ(reap(listener), 0);
@@ -119,9 +120,10 @@ TEST_F(DaemonTest, FdIsUnwritableWhileAnAllOrWaitSendIsBlocked) {
     ASSERT_TRUE(slow->control(frontend::Control::MAX_MESSAGES, 1));
     EXPECT_TRUE(pollNow(sender->fd()) & POLLOUT);
     EXPECT_FALSE(pollNow(slow->fd()) & POLLIN);
-    ASSERT_TRUE(sender->send(message("$.x")));
+    ASSERT_TRUE(sender->send(frontend::textMessage("$.x")));
     EXPECT_TRUE(pollNow(slow->fd()) & POLLIN);
-    EXPECT_EQ(sender->send(message("$.x", FLAG_ALL_OR_WAIT)).error(), Errc::TRY_AGAIN);
+    EXPECT_EQ(sender->send(frontend::textMessage("$.x", "", FLAG_ALL_OR_WAIT)).error(),
+              Errc::TRY_AGAIN);
     EXPECT_FALSE(pollNow(sender->fd()) & POLLOUT) << "a blocked sender is not writable";
     ASSERT_TRUE(slow->nextMessage().value());
     // The pop reaches the daemon with the next call; then the send completes.
@@ -156,7 +158,7 @@ TEST_F(DaemonTest, HostileClientIsDroppedAndOthersCarryOn) {
         EXPECT_EQ(::recv(raw->fd(), buf, 1, 0), 0);
     }
     auto sender = openDefaultKsock(0, true).value();
-    ASSERT_TRUE(sender->send(message("$.x")));
+    ASSERT_TRUE(sender->send(frontend::textMessage("$.x")));
     EXPECT_TRUE(listener->nextMessage().value()) << "the bus lost nothing";
 }
 
@@ -167,7 +169,7 @@ TEST_F(DaemonTest, NeverReadingClientCannotHoldMoreThanItsQuota) {
     ASSERT_TRUE(hog->bind("$.flood", false));
     ASSERT_TRUE(hog->control(frontend::Control::MAX_MESSAGES, 1000000));
     auto sender = openDefaultKsock(0, true).value();
-    frontend::Message big = message("$.flood");
+    frontend::Message big = frontend::textMessage("$.flood");
     big.data.assign(60000, std::byte{1});
     for (int i = 0; i < 2000; ++i) {
         ASSERT_TRUE(sender->send(big)) << i;
@@ -222,7 +224,7 @@ TEST_F(DaemonTest, RandomKillsNeverLoseOrDuplicateAnAnswer) {
                     continue;
                 }
                 if ((*req)->header.id.serialNum % 3 == 0) {
-                    frontend::Message a = message((*req)->name);
+                    frontend::Message a = frontend::textMessage((*req)->name);
                     a.header.inReplyTo = (*req)->header.id;
                     a.header.to = (*req)->header.from;
                     (void)(*k)->send(a);
@@ -233,7 +235,7 @@ TEST_F(DaemonTest, RandomKillsNeverLoseOrDuplicateAnAnswer) {
         std::set<MsgId> outstanding;
         const int requests = 1 + static_cast<int>(rng() % 5);
         for (int r = 0; r < requests; ++r) {
-            auto id = sender->send(message("$.work", FLAG_WANT_A_REPLY));
+            auto id = sender->send(frontend::textMessage("$.work", "", FLAG_WANT_A_REPLY));
             ASSERT_TRUE(id);
             outstanding.insert(*id);
         }

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <xkbus/frontend/message_text.hpp>
 #include <xkbus/frontend/open.hpp>
 #include <xkbus/socket/socket_link.hpp>
 
@@ -88,13 +89,6 @@ protected:
     static short pollNow(int fd) {
         pollfd p{fd, POLLIN | POLLOUT, 0};
         return ::poll(&p, 1, 0) == 1 ? p.revents : 0;
-    }
-
-    static frontend::Message message(std::string name, uint32_t flags = 0) {
-        frontend::Message m;
-        m.name = std::move(name);
-        m.header.flags = flags;
-        return m;
     }
 
     // A pipe for a child to tell the parent it reached some point.
