@@ -1,4 +1,5 @@
 // Length-framed records over a Unix stream socket. See socket_link.hpp.
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -172,7 +173,8 @@ Result<void> SocketLink::flushBlocking() {
 }
 
 Result<void> SocketLink::readAvailable() {
-    while (!m_eof) {
+    size_t budget = m_limits.maxReadPerReceive;
+    while (!m_eof && budget > 0) {
         const size_t old = m_in.size();
         m_in.resize(old + READ_CHUNK);
         iovec iov{m_in.data() + old, READ_CHUNK};
@@ -207,6 +209,7 @@ Result<void> SocketLink::readAvailable() {
         if (n == 0) {
             m_eof = true;
         }
+        budget -= std::min(budget, static_cast<size_t>(n));
         if ((msg.msg_flags & MSG_CTRUNC) != 0) {
             return fail(Errc::PROTOCOL_VIOLATION); // more descriptors than any record carries
         }

@@ -35,6 +35,9 @@ struct SocketLinkLimits {
     uint32_t maxRecord = 512 * 1024;          // a record larger than this is a violation
     size_t maxBufferedOut = 64 * 1024 * 1024; // past this the peer is not reading: give up on it
     bool blockingSend = false; // a client waits for its records to leave; the daemon never does
+    // Bytes one receive() reads at most, so a peer that never stops writing
+    // cannot hold the daemon's loop; the rest waits for the next wakeup.
+    size_t maxReadPerReceive = 1024 * 1024;
 };
 
 class SocketLink final : public protocol::RecordLink {
