@@ -1,0 +1,111 @@
+// A ring connection: the Endpoint plus the transport objects it runs on.
+// Record-level send/receive for the client library (blocking, spin-then-sleep)
+// and for the daemon's event loop (non-blocking, pollable). The records are
+// opaque here; the bus protocol defines what is inside them.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <xkbus/common/kbus_types.hpp>
+#include <xkbus/common/result.hpp>
+#include <xkbus/ring/endpoint.hpp>
+#include <xkbus/ring/transport.hpp>
+
+namespace xkbus::ring {
+
+// A waiting side first polls the ring for up to `maxSpin` (about 0.3 us per
+// handoff when the peer is running) before paying for a sleep and a kick
+// (about 10 us in these VMs). The budget adapts between maxSpin/16 and
+// maxSpin with recent success. Zero disables spinning.
+struct SpinPolicy {
+    std::chrono::nanoseconds maxSpin = std::chrono::microseconds(50);
+};
+
+struct FrontendOptions {
+    uint8_t toBackendOrder = 12; // 4 KiB each way: 3 pages in all
+    uint8_t toFrontendOrder = 12;
+    uint32_t maxRecordBytes = DEFAULT_MAX_MESSAGE_SIZE;
+    SpinPolicy spin;
+};
+
+struct BackendOptions {
+    uint32_t maxRecordBytes = DEFAULT_MAX_MESSAGE_SIZE;
+    uint8_t maxRingOrder = abi::MAX_RING_ORDER; // caps the pages a frontend makes us map
+    SpinPolicy spin;
+};
+
+// The transport objects a connection owns.
+struct Transport {
+    std::unique_ptr<EventChannel> events;
+    std::unique_ptr<Liveness> liveness; // null when the event channel covers death
+};
+
+class Connection {
+public:
+    Connection(Connection&&) noexcept = default;
+    Connection& operator=(Connection&&) noexcept = default;
+    // Closes: clears our status byte, kicks the peer, unmaps.
+    ~Connection();
+
+    // --- Non-blocking, for an event loop. Each kicks the peer when it asked.
+    Result<void> trySend(std::span<const std::byte> record); // see Endpoint::trySend
+    Result<bool> flush();                                    // true: nothing pending
+    // One record, valid until the next receive call; nullopt: none yet.
+    Result<std::optional<std::span<const std::byte>>> tryReceive();
+    // Descriptors to poll for readability (-1 entries: none). When one is
+    // readable call onWakeup(), then tryReceive()/flush() until they stall.
+    std::array<int, 2> pollFds() const noexcept;
+    // Consumes the kick and applies the liveness contract if the peer died.
+    Result<void> onWakeup();
+
+    // --- Blocking, for a client. Spin, then arm and sleep; TIMED_OUT after
+    // `timeout` (negative: wait forever). Returns once the whole record is
+    // in the ring.
+    Result<void> send(std::span<const std::byte> record, std::chrono::milliseconds timeout);
+    Result<std::span<const std::byte>> receive(std::chrono::milliseconds timeout);
+
+    // Frontend: the grant of page 0 and our event port, for the backend.
+    GrantRef controlRef() const noexcept { return m_controlRef; }
+    EventPort localPort() const noexcept { return m_transport.events->localPort(); }
+    bool peerAlive() noexcept { return m_endpoint.peerAlive(); }
+    std::string_view brokenReason() const noexcept { return m_endpoint.brokenReason(); }
+    Endpoint& endpoint() noexcept { return m_endpoint; }
+    std::chrono::nanoseconds spinBudget() const noexcept { return m_spinBudget; }
+
+private:
+    friend Result<Connection> openFrontend(PageSharer&, Transport, const FrontendOptions&);
+    friend Result<Connection> openBackend(PageMapper&, Transport, GrantRef, const BackendOptions&,
+                                          std::string_view*);
+    Connection(std::unique_ptr<Mapping> control, std::unique_ptr<Mapping> ringPages,
+               Transport transport, Endpoint endpoint, SpinPolicy spin, GrantRef controlRef);
+    Result<void> kickIfAsked();
+    Result<void> checkLiveness();
+    bool spinUntilProgress();
+    Result<void> waitForProgress(std::chrono::steady_clock::time_point deadline, bool forever);
+
+    std::unique_ptr<Mapping> m_control;
+    std::unique_ptr<Mapping> m_ringPages;
+    Transport m_transport;
+    Endpoint m_endpoint;
+    SpinPolicy m_spin;
+    std::chrono::nanoseconds m_spinBudget;
+    GrantRef m_controlRef = 0;
+};
+
+// Frontend: shares the pages (page 0 with unmap notify on our status byte),
+// formats them and returns the connection. Give the backend controlRef() and
+// localPort() (xenstore, or the local handshake).
+Result<Connection> openFrontend(PageSharer& sharer, Transport transport,
+                                const FrontendOptions& options = {});
+
+// Backend: maps page 0 (unmap notify on our status byte), checks the header,
+// maps the ring pages the grant list names, attaches. A refused header gives
+// PROTOCOL_VIOLATION with the reason in *why.
+Result<Connection> openBackend(PageMapper& mapper, Transport transport, GrantRef controlRef,
+                               const BackendOptions& options = {}, std::string_view* why = nullptr);
+
+} // namespace xkbus::ring

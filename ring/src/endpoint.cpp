@@ -1,0 +1,286 @@
+// Record framing over the two byte rings, status bytes and kick bookkeeping.
+// Every peer-written value is read once, copied, then checked; a check that
+// fails breaks the endpoint for good with a reason (never a silent stall).
+#include <algorithm>
+#include <cstring>
+#include <xkbus/ring/endpoint.hpp>
+#include <xkbus/ring/ordering.hpp>
+
+namespace xkbus::ring {
+namespace {
+
+constexpr uint32_t PAGE = static_cast<uint32_t>(abi::PAGE_SIZE);
+constexpr size_t HEADER_BYTES = abi::RECORD_HEADER_BYTES;
+
+abi::ControlBlock& controlBlock(RingMemory memory) noexcept {
+    return *reinterpret_cast<abi::ControlBlock*>(memory.controlPage.data());
+}
+
+std::byte* ringData(RingMemory memory, uint32_t offset) noexcept {
+    return offset < PAGE ? memory.controlPage.data() + offset
+                         : memory.ringPages.data() + (offset - PAGE);
+}
+
+bool memoryFits(RingMemory memory, const Layout& layout) noexcept {
+    return memory.controlPage.size() >= abi::PAGE_SIZE &&
+           reinterpret_cast<uintptr_t>(memory.controlPage.data()) % abi::CACHE_LINE == 0 &&
+           memory.ringPages.size() >= size_t{layout.ringPageCount()} * abi::PAGE_SIZE;
+}
+
+// Never more than half a ring, so a waiting producer and a waiting consumer
+// can never both be waiting for more than the other can give (no deadlock).
+uint32_t batch(size_t remaining, uint32_t ringSize) noexcept {
+    return static_cast<uint32_t>(std::clamp<size_t>(remaining, 1, ringSize / 2));
+}
+
+} // namespace
+
+Endpoint::Endpoint(RingMemory memory, const Layout& layout, Role role, uint32_t maxRecordBytes)
+    : m_layout(layout), m_role(role), m_maxRecordBytes(maxRecordBytes) {
+    abi::ControlBlock& block = controlBlock(memory);
+    const RingView toBackend{&block.toBackend, ringData(memory, layout.toBackendOffset),
+                             layout.toBackendSize()};
+    const RingView toFrontend{&block.toFrontend, ringData(memory, layout.toFrontendOffset),
+                              layout.toFrontendSize()};
+    const bool frontend = role == Role::FRONTEND;
+    m_producer = RingProducer(frontend ? toBackend : toFrontend);
+    m_consumer = RingConsumer(frontend ? toFrontend : toBackend);
+    m_ownStatus = frontend ? &block.frontendStatus.status : &block.backendStatus.status;
+    m_peerStatus = frontend ? &block.backendStatus.status : &block.frontendStatus.status;
+}
+
+Result<Endpoint> Endpoint::format(RingMemory memory, const Layout& layout,
+                                  std::span<const uint32_t> ringPageGrants,
+                                  uint32_t maxRecordBytes) {
+    if (!memoryFits(memory, layout) || ringPageGrants.size() != layout.ringPageCount()) {
+        return fail(Errc::INVALID);
+    }
+    // The backend has not been told where the pages are yet: plain writes.
+    std::memset(memory.controlPage.data(), 0, abi::CONTROL_BYTES);
+    writeHeader(memory.controlPage, layout);
+    if (!ringPageGrants.empty()) {
+        std::memcpy(memory.controlPage.data() + abi::GRANT_LIST_OFFSET, ringPageGrants.data(),
+                    ringPageGrants.size_bytes());
+    }
+    Endpoint endpoint(memory, layout, Role::FRONTEND, maxRecordBytes);
+    storeRelease(*endpoint.m_peerStatus, abi::STATUS_CONNECTING);
+    storeRelease(*endpoint.m_ownStatus, abi::STATUS_LIVE);
+    return endpoint;
+}
+
+Result<Endpoint> Endpoint::attach(RingMemory memory, const Layout& layout,
+                                  uint32_t maxRecordBytes) {
+    if (!memoryFits(memory, layout)) {
+        return fail(Errc::INVALID);
+    }
+    Endpoint endpoint(memory, layout, Role::BACKEND, maxRecordBytes);
+    // Release: our fresh indices are in place before the frontend sees us live.
+    storeRelease(*endpoint.m_ownStatus, abi::STATUS_LIVE);
+    return endpoint;
+}
+
+tl::unexpected<Errc> Endpoint::breakWith(std::string_view reason) noexcept {
+    if (m_brokenReason.empty()) {
+        m_brokenReason = reason;
+    }
+    return fail(Errc::PROTOCOL_VIOLATION);
+}
+
+Result<void> Endpoint::checkPeer() {
+    const uint8_t status = loadAcquire(*m_peerStatus);
+    if (status == abi::STATUS_GONE) {
+        return fail(Errc::DISCONNECTED);
+    }
+    const bool connectingIsValid = m_role == Role::FRONTEND;
+    if (status != abi::STATUS_LIVE && !(connectingIsValid && status == abi::STATUS_CONNECTING)) {
+        return breakWith("peer status byte holds an impossible value");
+    }
+    return {};
+}
+
+Result<void> Endpoint::streamOut(std::span<const std::byte> bytes, size_t& sent) {
+    auto space = m_producer.freeSpace();
+    if (!space) {
+        return breakWith("consumer index is behind the ring or ahead of the producer");
+    }
+    const size_t now = std::min<size_t>(*space, bytes.size() - sent);
+    m_producer.stage(bytes.subspan(sent, now));
+    sent += now;
+    m_kick = m_producer.publish() || m_kick;
+    return {};
+}
+
+Result<void> Endpoint::trySend(std::span<const std::byte> record) {
+    if (broken()) {
+        return fail(Errc::PROTOCOL_VIOLATION);
+    }
+    if (record.size() > m_maxRecordBytes) {
+        return fail(Errc::MESSAGE_TOO_BIG);
+    }
+    if (sendPending()) {
+        return fail(Errc::TRY_AGAIN);
+    }
+    if (auto peer = checkPeer(); !peer) {
+        return peer;
+    }
+    const auto length = static_cast<uint32_t>(record.size());
+    std::byte header[HEADER_BYTES];
+    std::memcpy(header, &length, HEADER_BYTES); // little-endian, checked in layout.cpp
+    size_t headerSent = 0;
+    if (auto r = streamOut(header, headerSent); !r) {
+        return r;
+    }
+    size_t bodySent = 0;
+    if (headerSent == HEADER_BYTES) {
+        if (auto r = streamOut(record, bodySent); !r) {
+            return r;
+        }
+    }
+    if (headerSent < HEADER_BYTES || bodySent < record.size()) {
+        // Keep the rest privately: the caller's buffer need not outlive this call.
+        m_outgoing.assign(header + headerSent, header + HEADER_BYTES);
+        m_outgoing.insert(m_outgoing.end(), record.begin() + static_cast<ptrdiff_t>(bodySent),
+                          record.end());
+        m_outSent = 0;
+    }
+    return {};
+}
+
+Result<bool> Endpoint::flush() {
+    if (broken()) {
+        return fail(Errc::PROTOCOL_VIOLATION);
+    }
+    if (!sendPending()) {
+        return true;
+    }
+    if (auto peer = checkPeer(); !peer) {
+        return fail(peer.error());
+    }
+    if (auto r = streamOut(m_outgoing, m_outSent); !r) {
+        return fail(r.error());
+    }
+    if (sendPending()) {
+        return false;
+    }
+    m_outgoing.clear();
+    m_outSent = 0;
+    return true;
+}
+
+Result<std::optional<std::span<const std::byte>>> Endpoint::tryReceive() {
+    if (broken()) {
+        return fail(Errc::PROTOCOL_VIOLATION);
+    }
+    if (m_inDelivered) {
+        m_inDelivered = false;
+        m_inHeaderHave = 0;
+        m_inLength = 0;
+        m_inHave = 0;
+    }
+    // Status first: whatever the peer published before it died is then
+    // already visible when we read the ring below.
+    const auto peer = checkPeer();
+    if (!peer && peer.error() == Errc::PROTOCOL_VIOLATION) {
+        return fail(peer.error());
+    }
+    auto ready = m_consumer.available();
+    if (!ready) {
+        return breakWith("producer index is more than a ring ahead of ours, or behind it");
+    }
+    uint32_t left = *ready;
+    if (m_inHeaderHave < HEADER_BYTES) {
+        const size_t now = std::min<size_t>(left, HEADER_BYTES - m_inHeaderHave);
+        m_consumer.take(std::span(m_inHeader + m_inHeaderHave, now));
+        m_inHeaderHave += now;
+        left -= static_cast<uint32_t>(now);
+        if (m_inHeaderHave == HEADER_BYTES) {
+            // Parsed from our private copy, never from the ring.
+            std::memcpy(&m_inLength, m_inHeader, HEADER_BYTES);
+            if (m_inLength > m_maxRecordBytes) {
+                m_kick = m_consumer.release() || m_kick;
+                return breakWith("record longer than the maximum record size");
+            }
+            if (m_incoming.size() < m_inLength) {
+                m_incoming.resize(m_inLength);
+            }
+        }
+    }
+    if (m_inHeaderHave == HEADER_BYTES) {
+        const size_t now = std::min<size_t>(left, m_inLength - m_inHave);
+        m_consumer.take(std::span(m_incoming.data() + m_inHave, now));
+        m_inHave += now;
+    }
+    m_kick = m_consumer.release() || m_kick;
+    if (m_inHeaderHave == HEADER_BYTES && m_inHave == m_inLength) {
+        m_inDelivered = true;
+        return std::optional(std::span<const std::byte>(m_incoming.data(), m_inLength));
+    }
+    if (!peer) {
+        return fail(peer.error());
+    }
+    return std::nullopt;
+}
+
+Result<bool> Endpoint::armForWakeup() {
+    if (broken()) {
+        return fail(Errc::PROTOCOL_VIOLATION);
+    }
+    if (auto peer = checkPeer(); !peer) {
+        return peer.error() == Errc::DISCONNECTED ? Result<bool>(true) : fail(peer.error());
+    }
+    uint32_t wantData = 1;
+    if (!m_inDelivered && m_inHeaderHave < HEADER_BYTES) {
+        wantData = static_cast<uint32_t>(HEADER_BYTES - m_inHeaderHave);
+    } else if (!m_inDelivered) {
+        wantData = batch(m_inLength - m_inHave, m_consumer.size());
+    }
+    auto data = m_consumer.armForData(wantData);
+    if (!data) {
+        return breakWith("producer index is more than a ring ahead of ours, or behind it");
+    }
+    if (*data) {
+        return true;
+    }
+    if (sendPending()) {
+        auto space =
+            m_producer.armForSpace(batch(m_outgoing.size() - m_outSent, m_producer.size()));
+        if (!space) {
+            return breakWith("consumer index is behind the ring or ahead of the producer");
+        }
+        return *space;
+    }
+    return false;
+}
+
+bool Endpoint::mayProgress() noexcept {
+    if (broken() || loadOnce(*m_peerStatus) == abi::STATUS_GONE) {
+        return true;
+    }
+    auto data = m_consumer.available();
+    if (!data || *data > 0) {
+        return true;
+    }
+    if (sendPending()) {
+        auto space = m_producer.freeSpace();
+        return !space || *space > 0;
+    }
+    return false;
+}
+
+bool Endpoint::takeKick() noexcept {
+    return std::exchange(m_kick, false);
+}
+
+bool Endpoint::peerAlive() noexcept {
+    return loadAcquire(*m_peerStatus) != abi::STATUS_GONE;
+}
+
+void Endpoint::markPeerGone() noexcept {
+    storeRelease(*m_peerStatus, abi::STATUS_GONE);
+}
+
+void Endpoint::close() noexcept {
+    storeRelease(*m_ownStatus, abi::STATUS_GONE);
+}
+
+} // namespace xkbus::ring
