@@ -1,0 +1,323 @@
+/* The libkbus C API over xkbus: the same types, constants and functions as
+ * Kynesim's <kbus/kbus.h>, so a libkbus program compiles unchanged. C99 and
+ * C++. Differences and xkbus additions are documented in docs/c-api.md. */
+#ifndef XKBUS_KBUS_H_INCLUDED
+#define XKBUS_KBUS_H_INCLUDED
+
+/* libkbus's header pulled these in, and its users rely on them. */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifdef __cplusplus
+extern "C" {
+/* The struct layout and inline helpers below are C: a flexible array member
+ * and C casts. They are kept exactly so that C and C++ agree on the ABI. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+#pragma GCC diagnostic ignored "-Wcast-align"
+#pragma GCC diagnostic ignored "-Wcast-qual"
+#endif
+
+/* ---- The message ABI (as KBUS's <linux/kbus_defns.h>) -------------------- */
+
+/* {0,0} is "no id". KBUS assigns the serial number when network_id is 0. */
+struct kbus_msg_id {
+    uint32_t network_id;
+    uint32_t serial_num;
+};
+
+/* Limpet linkage; the bus carries it untouched. */
+struct kbus_orig_from {
+    uint32_t network_id;
+    uint32_t local_id;
+};
+
+struct kbus_bind_request {
+    uint32_t is_replier;
+    uint32_t name_len;
+    char* name;
+};
+
+struct kbus_bind_query {
+    uint32_t return_id;
+    uint32_t name_len;
+    char* name;
+};
+
+/* A message header. With name == NULL the name, data and a final end guard
+ * follow it in memory ("entire"); otherwise name and data point elsewhere
+ * ("pointy") and are only followed at SEND. */
+struct kbus_message_header {
+    uint32_t start_guard;
+    struct kbus_msg_id id;
+    struct kbus_msg_id in_reply_to;
+    uint32_t to;
+    uint32_t from;
+    struct kbus_orig_from orig_from;
+    struct kbus_orig_from final_to;
+    uint32_t extra;
+    uint32_t flags;
+    uint32_t name_len;
+    uint32_t data_len;
+    char* name;
+    void* data;
+    uint32_t end_guard;
+};
+
+#define KBUS_MSG_START_GUARD 0x7375624B
+#define KBUS_MSG_END_GUARD 0x4B627573
+
+struct kbus_entire_message {
+    struct kbus_message_header header;
+    uint32_t rest[];
+};
+
+#define KBUS_MAX_NAME_LEN 1000
+#define KBUS_PADDED_NAME_LEN(name_len) (4 * ((name_len + 1 + 3) / 4))
+#define KBUS_PADDED_DATA_LEN(data_len) (4 * ((data_len + 3) / 4))
+#define KBUS_ENTIRE_MSG_LEN(name_len, data_len)                                                    \
+    (sizeof(struct kbus_entire_message) + KBUS_PADDED_NAME_LEN(name_len) +                         \
+     KBUS_PADDED_DATA_LEN(data_len) + 4)
+/* Indices into kbus_entire_message.rest[]. */
+#define KBUS_ENTIRE_MSG_DATA_INDEX(name_len) ((name_len + 1 + 3) / 4)
+#define KBUS_ENTIRE_MSG_END_GUARD_INDEX(name_len, data_len)                                        \
+    ((name_len + 1 + 3) / 4 + (data_len + 3) / 4)
+
+#if defined(__x86_64__) || defined(__aarch64__)
+#if defined(__cplusplus)
+#define XKBUS_STATIC_ASSERT_(cond, msg) static_assert(cond, msg)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define XKBUS_STATIC_ASSERT_(cond, msg) _Static_assert(cond, msg)
+#else /* C99: a negative array size fails the build */
+#define XKBUS_CONCAT2_(a, b) a##b
+#define XKBUS_CONCAT_(a, b) XKBUS_CONCAT2_(a, b)
+#define XKBUS_STATIC_ASSERT_(cond, msg)                                                            \
+    typedef char XKBUS_CONCAT_(xkbus_layout_check_, __LINE__)[(cond) ? 1 : -1]
+#endif
+/* The layout KBUS has on a 64-bit Linux host. */
+XKBUS_STATIC_ASSERT_(sizeof(struct kbus_message_header) == 88, "KBUS header is 88 bytes");
+XKBUS_STATIC_ASSERT_(offsetof(struct kbus_message_header, id) == 4, "id at 4");
+XKBUS_STATIC_ASSERT_(offsetof(struct kbus_message_header, in_reply_to) == 12, "in_reply_to");
+XKBUS_STATIC_ASSERT_(offsetof(struct kbus_message_header, to) == 20, "to at 20");
+XKBUS_STATIC_ASSERT_(offsetof(struct kbus_message_header, from) == 24, "from at 24");
+XKBUS_STATIC_ASSERT_(offsetof(struct kbus_message_header, orig_from) == 28, "orig_from");
+XKBUS_STATIC_ASSERT_(offsetof(struct kbus_message_header, final_to) == 36, "final_to");
+XKBUS_STATIC_ASSERT_(offsetof(struct kbus_message_header, extra) == 44, "extra at 44");
+XKBUS_STATIC_ASSERT_(offsetof(struct kbus_message_header, flags) == 48, "flags at 48");
+XKBUS_STATIC_ASSERT_(offsetof(struct kbus_message_header, name_len) == 52, "name_len");
+XKBUS_STATIC_ASSERT_(offsetof(struct kbus_message_header, data_len) == 56, "data_len");
+XKBUS_STATIC_ASSERT_(offsetof(struct kbus_message_header, name) == 64, "name at 64");
+XKBUS_STATIC_ASSERT_(offsetof(struct kbus_message_header, data) == 72, "data at 72");
+XKBUS_STATIC_ASSERT_(offsetof(struct kbus_message_header, end_guard) == 80, "end_guard");
+XKBUS_STATIC_ASSERT_(sizeof(struct kbus_entire_message) == 88, "entire header is 88 bytes");
+#undef XKBUS_STATIC_ASSERT_
+#endif
+
+/* The data of a $.KBUS.ReplierBindEvent: the name, NUL-padded to 4, follows. */
+struct kbus_replier_bind_event_data {
+    uint32_t is_bind; /* 1 = bind, 0 = unbind */
+    uint32_t binder;  /* the binder's Ksock id */
+    uint32_t name_len;
+    uint32_t rest[];
+};
+
+#ifndef BIT
+#define BIT(num) (1u << (num))
+#endif
+
+/* Flag bits. The top 16 bits are the application's. */
+#define KBUS_BIT_WANT_A_REPLY BIT(0)
+#define KBUS_BIT_WANT_YOU_TO_REPLY BIT(1)
+#define KBUS_BIT_SYNTHETIC BIT(2)
+#define KBUS_BIT_URGENT BIT(3)
+#define KBUS_BIT_ALL_OR_WAIT BIT(8)
+#define KBUS_BIT_ALL_OR_FAIL BIT(9)
+
+/* Names the bus itself sends. */
+#define KBUS_MSG_NAME_REPLIER_GONEAWAY "$.KBUS.Replier.GoneAway"
+#define KBUS_MSG_NAME_REPLIER_IGNORED "$.KBUS.Replier.Ignored"
+#define KBUS_MSG_NAME_REPLIER_UNBOUND "$.KBUS.Replier.Unbound"
+#define KBUS_MSG_NAME_REPLIER_DISAPPEARED "$.KBUS.Replier.Disappeared"
+#define KBUS_MSG_NAME_ERROR_SENDING "$.KBUS.ErrorSending"
+#define KBUS_MSG_NAME_UNBIND_EVENTS_LOST "$.KBUS.UnbindEventsLost"
+#define KBUS_MSG_NAME_REPLIER_BIND_EVENT "$.KBUS.ReplierBindEvent"
+
+static inline char* kbus_msg_name_ptr(const struct kbus_message_header* hdr) {
+    if (hdr->name) {
+        return hdr->name;
+    }
+    return (char*)&((struct kbus_entire_message*)hdr)->rest[0];
+}
+
+static inline void* kbus_msg_data_ptr(const struct kbus_message_header* hdr) {
+    if (hdr->data) {
+        return hdr->data;
+    }
+    return (void*)&((struct kbus_entire_message*)hdr)
+        ->rest[KBUS_ENTIRE_MSG_DATA_INDEX(hdr->name_len)];
+}
+
+static inline uint32_t* kbus_msg_end_ptr(struct kbus_entire_message* entire) {
+    return &entire->rest[KBUS_ENTIRE_MSG_END_GUARD_INDEX(entire->header.name_len,
+                                                         entire->header.data_len)];
+}
+
+/* ---- libkbus ------------------------------------------------------------- */
+
+typedef struct kbus_msg_id kbus_msg_id_t;
+typedef struct kbus_orig_from kbus_orig_from_t;
+typedef struct kbus_bind_request kbus_bind_request_t;
+typedef struct kbus_bind_query kbus_bind_query_t;
+typedef struct kbus_message_header kbus_message_t;
+typedef struct kbus_entire_message kbus_entire_message_t;
+typedef struct kbus_replier_bind_event_data kbus_replier_bind_event_data_t;
+
+/* A Ksock: a pollable file descriptor (see docs/c-api.md for what it is). */
+typedef int kbus_ksock_t;
+
+/* For kbus_wait_for_message. */
+#define KBUS_KSOCK_READABLE 1
+#define KBUS_KSOCK_WRITABLE 2
+
+#define KBUS_MSG_PRINT_FLAGS_ABBREVIATE (1 << 0)
+
+/* Unless noted, functions return 0 on success or a negative errno. */
+
+/* Opens a Ksock on bus `device_number`; `flags & O_ACCMODE` chooses read,
+ * write or both. Returns the Ksock (an fd) or -errno. */
+extern kbus_ksock_t kbus_ksock_open(uint32_t device_number, int flags);
+/* As kbus_ksock_open for a name whose last component is "kbus<N>", such as
+ * "/dev/kbus0"; any other name gives -ENOENT. */
+extern kbus_ksock_t kbus_ksock_open_by_name(const char* device_name, int flags);
+extern int kbus_ksock_close(kbus_ksock_t ksock);
+extern int kbus_ksock_bind(kbus_ksock_t ksock, const char* name, uint32_t is_replier);
+extern int kbus_ksock_unbind(kbus_ksock_t ksock, const char* name, uint32_t is_replier);
+extern int kbus_ksock_id(kbus_ksock_t ksock, uint32_t* ksock_id);
+/* Pops the next message and makes it the one being read. Returns 1 and its
+ * entire length when there is one, 0 and length 0 when there is none. */
+extern int kbus_ksock_next_msg(kbus_ksock_t ksock, uint32_t* message_length);
+extern int kbus_ksock_len_left(kbus_ksock_t ksock, uint32_t* len_left);
+extern int kbus_ksock_last_msg_id(kbus_ksock_t ksock, kbus_msg_id_t* msg_id);
+extern int kbus_ksock_find_replier(kbus_ksock_t ksock, const char* name,
+                                   uint32_t* replier_ksock_id);
+/* In: 0 queries, anything else sets the queue limit. Out: the limit. */
+extern int kbus_ksock_max_messages(kbus_ksock_t ksock, uint32_t* max_messages);
+extern int kbus_ksock_num_messages(kbus_ksock_t ksock, uint32_t* num_messages);
+extern int kbus_ksock_num_unreplied_to(kbus_ksock_t ksock, uint32_t* num_messages);
+/* Sends what has been written. -EAGAIN (ALL_OR_WAIT blocked) still sets
+ * *msg_id. */
+extern int kbus_ksock_send(kbus_ksock_t ksock, kbus_msg_id_t* msg_id);
+extern int kbus_ksock_discard(kbus_ksock_t ksock);
+/* request: 0 or 1 sets, 0xFFFFFFFF queries. Return the previous state (0 or
+ * 1), or -errno. */
+extern int kbus_ksock_only_once(kbus_ksock_t ksock, uint32_t request);
+extern int kbus_ksock_report_replier_binds(kbus_ksock_t ksock, uint32_t request);
+extern int kbus_ksock_kernel_module_verbose(kbus_ksock_t ksock, uint32_t request);
+/* In: 0 queries the current limit, 1 the absolute one, else sets it. */
+extern int kbus_ksock_max_message_size(kbus_ksock_t ksock, uint32_t* max_bytes);
+extern int kbus_ksock_new_device(kbus_ksock_t ksock, uint32_t* device_number);
+/* Waits (no timeout) until the Ksock is readable and/or writable, as asked;
+ * returns a mask of KBUS_KSOCK_READABLE|KBUS_KSOCK_WRITABLE, or -errno. */
+extern int kbus_wait_for_message(kbus_ksock_t ksock, int wait_for);
+/* Reads msg_len bytes of the current message into a new malloc'd buffer. */
+extern int kbus_ksock_read_msg(kbus_ksock_t ksock, kbus_message_t** msg, size_t msg_len);
+/* next_msg then read_msg; *msg is NULL when there is no message. */
+extern int kbus_ksock_read_next_msg(kbus_ksock_t ksock, kbus_message_t** msg);
+/* Writes the header (pointy) or the whole entire message; does not send. */
+extern int kbus_ksock_write_msg(kbus_ksock_t ksock, const kbus_message_t* msg);
+extern int kbus_ksock_write_data(kbus_ksock_t ksock, uint8_t* data, size_t data_len);
+extern int kbus_ksock_send_msg(kbus_ksock_t ksock, const kbus_message_t* msg,
+                               kbus_msg_id_t* msg_id);
+
+/* xkbus additions: what write(2) and read(2) did on a KBUS device. A Ksock is
+ * not a kernel device, so plain write()/read() on it cannot reach the bus.
+ * Return the bytes taken or given (read: 0 at the end of the message or with
+ * none), or -errno. */
+extern ssize_t kbus_ksock_write(kbus_ksock_t ksock, const void* buf, size_t len);
+extern ssize_t kbus_ksock_read(kbus_ksock_t ksock, void* buf, size_t len);
+
+/* Message builders. The pointy ones keep name and data by pointer (they must
+ * live until the send); the entire ones copy them. Free with
+ * kbus_msg_delete (or kbus_msg_delete_all for a pointy message that owns
+ * malloc'd name and data). */
+extern int kbus_msg_create(kbus_message_t** msg, const char* name, uint32_t name_len,
+                           const void* data, uint32_t data_len, uint32_t flags);
+extern int kbus_msg_create_entire(kbus_message_t** msg, const char* name, uint32_t name_len,
+                                  const void* data, uint32_t data_len, uint32_t flags);
+extern int kbus_msg_create_request(kbus_message_t** msg, const char* name, uint32_t name_len,
+                                   const void* data, uint32_t data_len, uint32_t flags);
+extern int kbus_msg_create_entire_request(kbus_message_t** msg, const char* name, uint32_t name_len,
+                                          const void* data, uint32_t data_len, uint32_t flags);
+/* -EBADMSG unless in_reply_to wants us to reply. */
+extern int kbus_msg_create_reply_to(kbus_message_t** msg, const kbus_message_t* in_reply_to,
+                                    const void* data, uint32_t data_len, uint32_t flags);
+extern int kbus_msg_create_entire_reply_to(kbus_message_t** msg, const kbus_message_t* in_reply_to,
+                                           const void* data, uint32_t data_len, uint32_t flags);
+/* earlier_msg must be a reply or a stateful request, else -EBADMSG. Sets
+ * WANT_A_REPLY (libkbus did not). */
+extern int kbus_msg_create_stateful_request(kbus_message_t** msg, const kbus_message_t* earlier_msg,
+                                            const char* name, uint32_t name_len, const void* data,
+                                            uint32_t data_len, uint32_t flags);
+extern int kbus_msg_create_entire_stateful_request(kbus_message_t** msg,
+                                                   const kbus_message_t* earlier_msg,
+                                                   const char* name, uint32_t name_len,
+                                                   const void* data, uint32_t data_len,
+                                                   uint32_t flags);
+extern void kbus_msg_delete(kbus_message_t** msg_p);
+extern void kbus_msg_delete_all(kbus_message_t** msg_p);
+/* The header size (pointy) or the entire length. */
+extern int kbus_msg_sizeof(const kbus_message_t* msg);
+/* The name is malloc'd; the caller frees it. -EBADMSG if the data is not a
+ * well-formed bind event. */
+extern int kbus_msg_split_bind_event(const kbus_message_t* msg, uint32_t* is_bind, uint32_t* binder,
+                                     char** name);
+extern void kbus_msg_print(FILE* stream, const kbus_message_t* msg);
+extern void kbus_msg_print2(FILE* stream, const kbus_message_t* msg, unsigned int flags);
+extern void kbus_msg_dump(const kbus_message_t* msg, int dump_data);
+
+static inline int kbus_msg_is_entire(const kbus_message_t* msg) {
+    return msg->name == NULL;
+}
+
+static inline int kbus_msg_is_reply(const kbus_message_t* msg) {
+    return msg->in_reply_to.network_id != 0 || msg->in_reply_to.serial_num != 0;
+}
+
+static inline int kbus_msg_is_request(const kbus_message_t* msg) {
+    return (msg->flags & KBUS_BIT_WANT_A_REPLY) != 0;
+}
+
+static inline int kbus_msg_is_stateful_request(const kbus_message_t* msg) {
+    return (msg->flags & KBUS_BIT_WANT_A_REPLY) != 0 && msg->to != 0;
+}
+
+static inline int kbus_msg_wants_us_to_reply(const kbus_message_t* msg) {
+    return (msg->flags & KBUS_BIT_WANT_A_REPLY) != 0 &&
+           (msg->flags & KBUS_BIT_WANT_YOU_TO_REPLY) != 0;
+}
+
+static inline int kbus_msg_compare_ids(const kbus_msg_id_t* id1, const kbus_msg_id_t* id2) {
+    if (id1->network_id != id2->network_id) {
+        return id1->network_id < id2->network_id ? -1 : 1;
+    }
+    if (id1->serial_num != id2->serial_num) {
+        return id1->serial_num < id2->serial_num ? -1 : 1;
+    }
+    return 0;
+}
+
+#ifdef __cplusplus
+#pragma GCC diagnostic pop
+} /* extern "C" */
+#endif
+
+#endif /* XKBUS_KBUS_H_INCLUDED */

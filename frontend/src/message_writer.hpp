@@ -1,0 +1,50 @@
+// The write half of a Ksock: KBUS's write() state machine. Bytes arrive in any
+// number of writes; they are copied first and checked as each part completes,
+// with KBUS's errno for each fault. Any error forgets the whole message.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+#include <xkbus/common/result.hpp>
+#include <xkbus/frontend/ksock_channel.hpp>
+#include <xkbus/kbus.h>
+
+namespace xkbus::frontend {
+
+class MessageWriter {
+public:
+    // Takes every byte or none: on error the message written so far is gone.
+    Result<void> write(std::span<const std::byte> bytes);
+    // SEND: the complete message (a pointy one's name and data are copied
+    // now), or a positive errno: ENOMSG if nothing was written, EINVAL if
+    // incomplete, EFAULT for a pointy message's bad pointer, EBADMSG for its
+    // bad name. Does not forget the message: the caller resets after the send.
+    tl::expected<Message, int> message() const;
+    void reset() noexcept;
+    bool empty() const noexcept { return m_headerFilled == 0; }
+
+private:
+    enum class Part : uint8_t { HEADER, BODY, DONE };
+
+    Result<void> takeHeaderBytes(std::span<const std::byte>& bytes);
+    Result<void> takeBodyBytes(std::span<const std::byte>& bytes);
+    Result<void> headerComplete();
+    Result<void> nameComplete() const;
+    tl::expected<Message, int> pointyMessage() const;
+
+    Part m_part = Part::HEADER;
+    std::array<std::byte, sizeof(kbus_message_t)> m_headerBytes{};
+    size_t m_headerFilled = 0;
+    kbus_message_t m_header{};
+    // The entire body: name, its padding, data, its padding, end guard.
+    uint64_t m_bodyFilled = 0;
+    std::string m_name;
+    std::vector<std::byte> m_data;
+    std::array<std::byte, 4> m_guard{};
+};
+
+} // namespace xkbus::frontend
