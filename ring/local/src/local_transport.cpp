@@ -3,8 +3,6 @@
 // Everything received from the peer is checked before use: descriptors must
 // be what they claim, memfds sealed against shrinking (else a truncate would
 // SIGBUS us mid-copy), eventfds non-blocking (else a kick could block us).
-#include "unique_fd.hpp"
-
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -16,12 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
+#include <xkbus/common/unique_fd.hpp>
 #include <xkbus/ring/local/local_transport.hpp>
 
 namespace xkbus::ring::local {
 namespace {
 
-using detail::UniqueFd;
+using xkbus::UniqueFd;
 
 constexpr uint32_t HANDSHAKE_MAGIC = 0x4c424b58; // "XKBL"
 constexpr uint16_t HANDSHAKE_VERSION = 1;

@@ -43,26 +43,6 @@ Result<sockaddr_un> addressOf(const std::string& path) {
 
 } // namespace
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-        if (m_fd >= 0) {
-            ::close(m_fd);
-        }
-        m_fd = other.release();
-    }
-    return *this;
-}
-
-UniqueFd::~UniqueFd() {
-    if (m_fd >= 0) {
-        ::close(m_fd);
-    }
-}
-
-int UniqueFd::release() noexcept {
-    return std::exchange(m_fd, -1);
-}
-
 SocketLink::SocketLink(UniqueFd fd, SocketLinkLimits limits)
     : m_fd(std::move(fd)), m_limits(limits) {}
 

@@ -9,27 +9,12 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include <xkbus/common/unique_fd.hpp>
 #include <xkbus/protocol/record_link.hpp>
 
 namespace xkbus::socket {
 
-// An owned file descriptor.
-class UniqueFd {
-public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) noexcept : m_fd(fd) {}
-    UniqueFd(UniqueFd&& other) noexcept : m_fd(other.release()) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept;
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-    ~UniqueFd();
-    int get() const noexcept { return m_fd; }
-    int release() noexcept;
-    explicit operator bool() const noexcept { return m_fd >= 0; }
-
-private:
-    int m_fd = -1;
-};
+using xkbus::UniqueFd;
 
 struct SocketLinkLimits {
     uint32_t maxRecord = 512 * 1024;          // a record larger than this is a violation
