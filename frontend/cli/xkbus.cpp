@@ -12,6 +12,8 @@
 #include <vector>
 #include <xkbus/frontend/message_text.hpp>
 #include <xkbus/frontend/open.hpp>
+#include <xkbus/xenstore/backend_device.hpp>
+#include <xkbus/xenstore/xs_store.hpp>
 
 namespace {
 
@@ -243,6 +245,40 @@ int introspect(const Common& c, xkbus::protocol::Introspect what) {
     return 0;
 }
 
+// Refuses to connect anything: the CLI only writes slots; xkbusd --xen maps
+// the guests that claim them.
+class NoConnector final : public xkbus::xenstore::Connector {
+public:
+    xkbus::Result<void> connect(xkbus::xenstore::DeviceId, uint32_t,
+                                const xkbus::xenstore::DeviceParams&) override {
+        return xkbus::fail(xkbus::Errc::NOT_SUPPORTED);
+    }
+    void disconnect(xkbus::xenstore::DeviceId) override {}
+};
+
+// What `xl` does to attach a PV device: the backend and frontend nodes of
+// device slots for a domain, with their permissions, in state InitWait.
+int xenProvision(uint32_t domid, uint32_t bus, uint32_t slots, bool json) {
+    auto store = xkbus::xenstore::openXsStore();
+    if (!store) {
+        return failWith("cannot open xenstore", store.error());
+    }
+    NoConnector none;
+    xkbus::xenstore::BackendDevices backend(**store, none, {});
+    if (auto ok = backend.provision(static_cast<xkbus::xenstore::DomId>(domid),
+                                    xkbus::xenstore::SlotPlan{bus, slots});
+        !ok) {
+        return failWith("provision domain " + std::to_string(domid), ok.error());
+    }
+    if (json) {
+        fmt::print("{}\n",
+                   nlohmann::json({{"domid", domid}, {"bus", bus}, {"slots", slots}}).dump());
+    } else {
+        fmt::print("domain {}: {} xkbus slot(s) on bus {}\n", domid, slots, bus);
+    }
+    return 0;
+}
+
 int newBus(const Common& c) {
     auto k = openKsock(c);
     if (!k) {
@@ -311,6 +347,14 @@ int main(int argc, char** argv) {
     auto* newBusCmd = app.add_subcommand("new-bus", "add a bus (NEWDEVICE)");
     addCommon(newBusCmd);
 
+    uint32_t domid = 0;
+    uint32_t slots = 1;
+    auto* provisionCmd = app.add_subcommand(
+        "xen-provision", "dom0: give a Xen domain device slots on a bus (as xl attaches devices)");
+    provisionCmd->add_option("domid", domid, "the guest domain")->required();
+    provisionCmd->add_option("--slots", slots, "how many slots (one per guest process)");
+    addCommon(provisionCmd);
+
     CLI11_PARSE(app, argc, argv);
     if (*listenCmd) {
         return listen(common, names, count, timeout);
@@ -329,6 +373,9 @@ int main(int argc, char** argv) {
     }
     if (*statsCmd) {
         return introspect(common, xkbus::protocol::Introspect::STATS);
+    }
+    if (*provisionCmd) {
+        return xenProvision(domid, common.bus, slots, common.json);
     }
     return newBus(common);
 }
