@@ -2,6 +2,7 @@
 #include "daemon_fixture.hpp"
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <sys/socket.h>
@@ -252,6 +253,18 @@ TEST_F(DaemonTest, RandomKillsNeverLoseOrDuplicateAnAnswer) {
         EXPECT_EQ(sender->control(frontend::Control::NUM_MESSAGES, 0).value(), 0u)
             << "no extra answers";
     }
+    // Nothing leaked in the daemon: only the sender's Ksock is left, with
+    // nothing queued, awaited or owed, and no binding.
+    auto connection = frontend::connectLocal(m_socket).value();
+    auto stats =
+        nlohmann::json::parse(connection->introspect(0, protocol::Introspect::STATS).value());
+    ASSERT_EQ(stats["ksocks"].size(), 1u) << stats.dump();
+    EXPECT_EQ(stats["ksocks"][0]["queued"], 0);
+    EXPECT_EQ(stats["ksocks"][0]["awaiting_replies"], 0);
+    EXPECT_EQ(stats["ksocks"][0]["bindings"], 0);
+    EXPECT_EQ(stats["copies_queued"].get<uint64_t>(),
+              stats["copies_popped"].get<uint64_t>() + stats["copies_dropped"].get<uint64_t>());
+    EXPECT_EQ(connection->introspect(0, protocol::Introspect::BINDINGS).value(), "[]");
 }
 
 } // namespace
