@@ -29,7 +29,8 @@ std::string kindOf(const Message& m) {
 
 namespace {
 bool printable(const std::string& s) {
-    for (unsigned char c : s) {
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
         if (c < 0x20 || c > 0x7E) {
             return false;
         }
