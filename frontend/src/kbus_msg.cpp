@@ -39,6 +39,25 @@ int statefulTarget(const kbus_message_t* earlier, uint32_t& to, kbus_orig_from_t
     return -EBADMSG;
 }
 
+// A stateful request built by `create` (pointy or entire), addressed the way
+// `earlier` says: to its replier, with final_to for a Limpet on the way.
+template <class Create>
+int createStateful(Create create, kbus_message_t** msg, const kbus_message_t* earlier,
+                   const char* name, uint32_t name_len, const void* data, uint32_t data_len,
+                   uint32_t flags) {
+    uint32_t to = 0;
+    kbus_orig_from_t finalTo{};
+    if (const int rv = statefulTarget(earlier, to, finalTo); rv != 0) {
+        return rv;
+    }
+    const int rv = create(msg, name, name_len, data, data_len, flags);
+    if (rv == 0) {
+        (*msg)->to = to;
+        (*msg)->final_to = finalTo;
+    }
+    return rv;
+}
+
 bool isBindEvent(const kbus_message_t* msg, const char* name) {
     const size_t len = std::strlen(KBUS_MSG_NAME_REPLIER_BIND_EVENT);
     return msg->name_len == len && std::memcmp(name, KBUS_MSG_NAME_REPLIER_BIND_EVENT, len) == 0;
@@ -222,33 +241,15 @@ int kbus_msg_create_entire_reply_to(kbus_message_t** msg, const kbus_message_t* 
 int kbus_msg_create_stateful_request(kbus_message_t** msg, const kbus_message_t* earlier_msg,
                                      const char* name, uint32_t name_len, const void* data,
                                      uint32_t data_len, uint32_t flags) {
-    uint32_t to = 0;
-    kbus_orig_from_t finalTo{};
-    if (const int rv = statefulTarget(earlier_msg, to, finalTo); rv != 0) {
-        return rv;
-    }
-    const int rv = kbus_msg_create_request(msg, name, name_len, data, data_len, flags);
-    if (rv == 0) {
-        (*msg)->to = to;
-        (*msg)->final_to = finalTo;
-    }
-    return rv;
+    return createStateful(kbus_msg_create_request, msg, earlier_msg, name, name_len, data, data_len,
+                          flags);
 }
 
 int kbus_msg_create_entire_stateful_request(kbus_message_t** msg, const kbus_message_t* earlier_msg,
                                             const char* name, uint32_t name_len, const void* data,
                                             uint32_t data_len, uint32_t flags) {
-    uint32_t to = 0;
-    kbus_orig_from_t finalTo{};
-    if (const int rv = statefulTarget(earlier_msg, to, finalTo); rv != 0) {
-        return rv;
-    }
-    const int rv = kbus_msg_create_entire_request(msg, name, name_len, data, data_len, flags);
-    if (rv == 0) {
-        (*msg)->to = to;
-        (*msg)->final_to = finalTo;
-    }
-    return rv;
+    return createStateful(kbus_msg_create_entire_request, msg, earlier_msg, name, name_len, data,
+                          data_len, flags);
 }
 
 void kbus_msg_delete(kbus_message_t** msg_p) {

@@ -1,9 +1,14 @@
 // BackendDevices: applies the backend decisions of state_machine.hpp to
 // xenstore and the Connector. Every handler re-reads the nodes it needs, so a
 // repeated, late or spurious watch event does nothing new.
+#include "node_reads.hpp"
+
 #include <xkbus/xenstore/backend_device.hpp>
 
 namespace xkbus::xenstore {
+
+using detail::readOptional;
+using detail::readState;
 
 namespace {
 
@@ -19,30 +24,6 @@ std::string frontendToken(DomId domid) {
 
 std::string deviceName(DeviceId device) {
     return "dom" + std::to_string(device.domid) + "/xkbus/" + std::to_string(device.devid);
-}
-
-// A node's value, or nullopt if it does not exist.
-Result<std::optional<std::string>> readOptional(Store& store, TransactionId txn,
-                                                std::string_view path) {
-    auto value = store.read(txn, path);
-    if (value) {
-        return std::optional<std::string>(std::move(*value));
-    }
-    if (value.error() == NOT_FOUND) {
-        return std::optional<std::string>();
-    }
-    return fail(value.error());
-}
-
-Result<Parsed<XenbusState>> readState(Store& store, std::string_view dir) {
-    auto value = readOptional(store, NO_TRANSACTION, nodePath(dir, key::STATE));
-    if (!value) {
-        return fail(value.error());
-    }
-    if (!*value) {
-        return Parsed<XenbusState>(tl::unexpected(Rejection{"missing"}));
-    }
-    return parseState(**value);
 }
 
 std::vector<Permission> readableBy(DomId owner, DomId reader) {
@@ -282,11 +263,11 @@ Result<void> BackendDevices::reconcile(DeviceId id) {
             return {};
         }
         Device& device = domain->second.devices[id.devid];
-        auto backendState = readState(m_store, backendDir(id));
+        auto backendState = readState(m_store, NO_TRANSACTION, backendDir(id));
         if (!backendState) {
             return fail(backendState.error());
         }
-        auto frontendState = readState(m_store, frontendDir(id));
+        auto frontendState = readState(m_store, NO_TRANSACTION, frontendDir(id));
         if (!frontendState) {
             return fail(frontendState.error());
         }

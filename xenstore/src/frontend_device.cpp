@@ -1,34 +1,16 @@
 // FrontendDevice: claims a slot and applies the frontend decisions of
 // state_machine.hpp. The backend's nodes are read like any other peer input.
+#include "node_reads.hpp"
+
 #include <algorithm>
 #include <xkbus/xenstore/frontend_device.hpp>
 
 namespace xkbus::xenstore {
 
+using detail::readOptional;
+using detail::readState;
+
 namespace {
-
-Result<std::optional<std::string>> readOptional(Store& store, TransactionId txn,
-                                                std::string_view path) {
-    auto value = store.read(txn, path);
-    if (value) {
-        return std::optional<std::string>(std::move(*value));
-    }
-    if (value.error() == NOT_FOUND) {
-        return std::optional<std::string>();
-    }
-    return fail(value.error());
-}
-
-Result<Parsed<XenbusState>> readState(Store& store, TransactionId txn, std::string_view dir) {
-    auto value = readOptional(store, txn, nodePath(dir, key::STATE));
-    if (!value) {
-        return fail(value.error());
-    }
-    if (!*value) {
-        return Parsed<XenbusState>(tl::unexpected(Rejection{"missing"}));
-    }
-    return parseState(**value);
-}
 
 bool stateIs(const Parsed<XenbusState>& state, XenbusState expected) {
     return state && *state == expected;

@@ -179,6 +179,13 @@ private:
     // The tree an operation works on and where its changes go, or null if
     // the transaction id is not ours.
     Tree* treeFor(TransactionId txn, std::vector<Change>*& changes);
+    struct Located {
+        Tree* tree;
+        Tree::iterator node;
+        std::string full;
+    };
+    // The node at `path` if this connection may read it; the caller holds the lock.
+    Result<Located> locateReadable(TransactionId txn, std::string_view path);
     Result<void> createPath(Tree& tree, const std::string& path, std::string_view value,
                             std::vector<Change>& changes);
     void publish(TransactionId txn, std::vector<Change>& direct);
@@ -212,8 +219,8 @@ void MemoryConnection::publish(TransactionId txn, std::vector<Change>& direct) {
     }
 }
 
-Result<std::string> MemoryConnection::read(TransactionId txn, std::string_view path) {
-    Lock lock(m_shared->mutex);
+Result<MemoryConnection::Located> MemoryConnection::locateReadable(TransactionId txn,
+                                                                   std::string_view path) {
     std::vector<Change>* changes = nullptr;
     Tree* tree = treeFor(txn, changes);
     auto full = canonical(path, m_domid);
@@ -227,7 +234,16 @@ Result<std::string> MemoryConnection::read(TransactionId txn, std::string_view p
     if (!allows(accessFor(node->second.perms, m_domid), Access::READ)) {
         return fail(Errc::PERMISSION_DENIED);
     }
-    return node->second.value;
+    return Located{tree, node, std::move(full)};
+}
+
+Result<std::string> MemoryConnection::read(TransactionId txn, std::string_view path) {
+    Lock lock(m_shared->mutex);
+    auto at = locateReadable(txn, path);
+    if (!at) {
+        return fail(at.error());
+    }
+    return at->node->second.value;
 }
 
 Result<void> MemoryConnection::createPath(Tree& tree, const std::string& path,
@@ -330,39 +346,21 @@ Result<void> MemoryConnection::remove(TransactionId txn, std::string_view path) 
 
 Result<std::vector<std::string>> MemoryConnection::list(TransactionId txn, std::string_view path) {
     Lock lock(m_shared->mutex);
-    std::vector<Change>* changes = nullptr;
-    Tree* tree = treeFor(txn, changes);
-    auto full = canonical(path, m_domid);
-    if (!tree || full.empty()) {
-        return fail(Errc::INVALID);
+    auto at = locateReadable(txn, path);
+    if (!at) {
+        return fail(at.error());
     }
-    auto node = tree->find(full);
-    if (node == tree->end()) {
-        return fail(NOT_FOUND);
-    }
-    if (!allows(accessFor(node->second.perms, m_domid), Access::READ)) {
-        return fail(Errc::PERMISSION_DENIED);
-    }
-    return childrenOf(*tree, full);
+    return childrenOf(*at->tree, at->full);
 }
 
 Result<std::vector<Permission>> MemoryConnection::getPermissions(TransactionId txn,
                                                                  std::string_view path) {
     Lock lock(m_shared->mutex);
-    std::vector<Change>* changes = nullptr;
-    Tree* tree = treeFor(txn, changes);
-    auto full = canonical(path, m_domid);
-    if (!tree || full.empty()) {
-        return fail(Errc::INVALID);
+    auto at = locateReadable(txn, path);
+    if (!at) {
+        return fail(at.error());
     }
-    auto node = tree->find(full);
-    if (node == tree->end()) {
-        return fail(NOT_FOUND);
-    }
-    if (!allows(accessFor(node->second.perms, m_domid), Access::READ)) {
-        return fail(Errc::PERMISSION_DENIED);
-    }
-    return node->second.perms;
+    return at->node->second.perms;
 }
 
 Result<void> MemoryConnection::setPermissions(TransactionId txn, std::string_view path,
