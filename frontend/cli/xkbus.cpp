@@ -205,7 +205,7 @@ int reply(const Common& c, const std::string& name, const std::string& data,
 }
 
 int introspect(const Common& c, xkbus::protocol::Introspect what) {
-    auto connection = xkbus::frontend::connectLocal(xkbus::frontend::defaultSocketPath());
+    auto connection = xkbus::frontend::connectDefault();
     if (!connection) {
         return failWith("cannot reach xkbusd", connection.error());
     }

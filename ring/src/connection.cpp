@@ -194,6 +194,15 @@ Result<std::span<const std::byte>> Connection::receive(std::chrono::milliseconds
     }
 }
 
+Result<void> Connection::waitForActivity(std::chrono::milliseconds timeout) {
+    if (m_endpoint.mayProgress()) {
+        return {};
+    }
+    const bool forever = timeout.count() < 0;
+    const auto deadline = Clock::now() + (forever ? std::chrono::milliseconds(0) : timeout);
+    return waitForProgress(deadline, forever);
+}
+
 Result<Connection> openFrontend(PageSharer& sharer, Transport transport,
                                 const FrontendOptions& options) {
     if (!transport.events) {

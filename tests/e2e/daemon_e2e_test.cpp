@@ -6,6 +6,8 @@
 #include <random>
 #include <set>
 #include <sys/socket.h>
+#include <xkbus/ring/local/local_transport.hpp>
+#include <xkbus/socket/socket_link.hpp>
 
 namespace xkbus::testing {
 namespace {
@@ -135,28 +137,59 @@ TEST_F(DaemonTest, FdIsUnwritableWhileAnAllOrWaitSendIsBlocked) {
     EXPECT_FALSE(pollNow(slow->fd()) & POLLIN) << "unreadable once empty";
 }
 
-TEST_F(DaemonTest, HostileClientIsDroppedAndOthersCarryOn) {
+// True once the daemon has closed its end of a client's handshake socket,
+// which it does when it drops the client.
+bool daemonHungUp(int socketFd) {
+    pollfd p{socketFd, POLLIN, 0};
+    char buf[64];
+    for (;;) {
+        if (::poll(&p, 1, 5000) != 1) {
+            return false;
+        }
+        const ssize_t n = ::recv(socketFd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0) {
+            return true;
+        }
+        if (n < 0 && errno != EAGAIN) {
+            return errno == ECONNRESET;
+        }
+    }
+}
+
+TEST_F(DaemonTest, HostileClientsAreDroppedAndOthersCarryOn) {
     auto listener = openDefaultKsock(0, true).value();
     ASSERT_TRUE(listener->bind("$.x", false));
-    // A raw connection that lies about a record's length.
     {
-        auto raw = socket::SocketLink::connectTo(m_socket).value();
-        const uint32_t huge = 0xFFFFFFF0;
-        ASSERT_EQ(::send(raw->fd(), &huge, sizeof huge, MSG_NOSIGNAL), 4);
-        char buf[1];
-        pollfd p{raw->fd(), POLLIN, 0};
-        ASSERT_EQ(::poll(&p, 1, 5000), 1);
-        EXPECT_EQ(::recv(raw->fd(), buf, 1, 0), 0) << "the daemon hung up on it";
+        SCOPED_TRACE("garbage instead of a ring handshake");
+        auto raw = socket::connectUnix(m_socket).value();
+        std::vector<char> junk(64, 'Z');
+        ASSERT_EQ(::send(raw.get(), junk.data(), junk.size(), MSG_NOSIGNAL), 64);
+        EXPECT_TRUE(daemonHungUp(raw.get()));
     }
-    // One that sends garbage in a well-framed record.
     {
-        auto raw = socket::SocketLink::connectTo(m_socket).value();
+        SCOPED_TRACE("a record far over the size limit");
+        auto raw = socket::connectUnix(m_socket).value();
+        ring::FrontendOptions options;
+        options.maxRecordBytes = 8u << 20;
+        auto ring = ring::local::connectFrontend(raw.get(), options).value();
+        std::vector<std::byte> huge(1u << 20, std::byte{1});
+        (void)ring.trySend(huge); // the daemon gives up on the ring mid-stream
+        EXPECT_TRUE(daemonHungUp(raw.get()));
+    }
+    {
+        SCOPED_TRACE("garbage in a well-framed record");
+        auto raw = socket::connectUnix(m_socket).value();
+        auto ring = ring::local::connectFrontend(raw.get()).value();
         std::vector<std::byte> junk(64, std::byte{0x5A});
-        ASSERT_TRUE(raw->send(junk));
-        char buf[1];
-        pollfd p{raw->fd(), POLLIN, 0};
-        ASSERT_EQ(::poll(&p, 1, 5000), 1);
-        EXPECT_EQ(::recv(raw->fd(), buf, 1, 0), 0);
+        ASSERT_TRUE(ring.send(junk, std::chrono::seconds(5)));
+        EXPECT_TRUE(daemonHungUp(raw.get()));
+    }
+    {
+        SCOPED_TRACE("bytes on the socket after the handshake");
+        auto raw = socket::connectUnix(m_socket).value();
+        auto ring = ring::local::connectFrontend(raw.get()).value();
+        ASSERT_EQ(::send(raw.get(), "x", 1, MSG_NOSIGNAL), 1);
+        EXPECT_TRUE(daemonHungUp(raw.get()));
     }
     auto sender = openDefaultKsock(0, true).value();
     ASSERT_TRUE(sender->send(frontend::textMessage("$.x")));

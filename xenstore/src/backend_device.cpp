@@ -15,6 +15,7 @@ namespace {
 constexpr std::string_view INTRODUCE_TOKEN = "xkbus:introduce";
 constexpr std::string_view RELEASE_TOKEN = "xkbus:release";
 constexpr std::string_view FRONTEND_TOKEN_PREFIX = "xkbus:fe:";
+constexpr std::string_view SLOTS_TOKEN = "xkbus:slots";
 // CLOSE can be followed by RESET_SLOT (frontend already Closed); nothing needs more.
 constexpr int MAX_STEPS_PER_EVENT = 4;
 
@@ -48,6 +49,10 @@ Result<void> BackendDevices::start() {
     if (auto r = m_store.watch(RELEASE_DOMAIN, RELEASE_TOKEN); !r) {
         return r;
     }
+    // Slots another tool provisions while we run (`xkbus xen-provision`).
+    if (auto r = m_store.watch(backendRoot(), SLOTS_TOKEN); !r) {
+        return r;
+    }
     auto domains = m_store.list(NO_TRANSACTION, backendRoot());
     if (!domains && domains.error() != NOT_FOUND) {
         return fail(domains.error());
@@ -63,6 +68,15 @@ Result<void> BackendDevices::start() {
         }
     }
     return onIntroduceDomain(); // domains that appeared while no backend ran
+}
+
+// A slot's bus, from our own node; a broken one cannot be trusted: bus 0.
+Result<uint32_t> BackendDevices::readSlotBus(DeviceId device) {
+    auto bus = readOptional(m_store, NO_TRANSACTION, nodePath(backendDir(device), key::BUS));
+    if (!bus) {
+        return fail(bus.error());
+    }
+    return *bus ? parseBus(**bus).value_or(0) : 0;
 }
 
 Result<void> BackendDevices::adoptDomain(DomId domid) {
@@ -84,15 +98,11 @@ Result<void> BackendDevices::adoptDomain(DomId domid) {
         if (!devid) {
             continue;
         }
-        auto bus =
-            readOptional(m_store, NO_TRANSACTION, nodePath(backendDir({domid, *devid}), key::BUS));
+        auto bus = readSlotBus({domid, *devid});
         if (!bus) {
             return fail(bus.error());
         }
-        auto busValue =
-            *bus ? parseBus(**bus) : Parsed<uint32_t>(tl::unexpected(Rejection{"missing"}));
-        // Our own node, but a broken one cannot be trusted: bus 0 and re-provision.
-        domain.devices[*devid] = Device{busValue.value_or(0), false};
+        domain.devices[*devid] = Device{*bus, false};
     }
     if (auto r = watchDomain(domid); !r) {
         return r;
@@ -217,6 +227,9 @@ Result<void> BackendDevices::handleWatchEvent(const WatchEvent& event) {
     }
     if (event.token == RELEASE_TOKEN) {
         return onReleaseDomain();
+    }
+    if (event.token == SLOTS_TOKEN) {
+        return onSlotsChanged(event.path);
     }
     if (event.token.starts_with(FRONTEND_TOKEN_PREFIX)) {
         auto domid = parseDomId(std::string_view(event.token).substr(FRONTEND_TOKEN_PREFIX.size()));
@@ -393,6 +406,45 @@ Result<void> BackendDevices::removeDomain(DomId domid) {
         return r;
     }
     return m_store.remove(NO_TRANSACTION, frontendRoot(domid));
+}
+
+// Adopts slots that appeared under our root without us: a new domain's, or
+// new ones of a domain we serve. Our own writes land here too and change
+// nothing, because we already know every slot we made.
+Result<void> BackendDevices::onSlotsChanged(std::string_view path) {
+    const std::string root = backendRoot();
+    if (!isWithin(path, root) || path.size() <= root.size() + 1) {
+        return {};
+    }
+    const std::string_view rest = path.substr(root.size() + 1);
+    auto domid = parseDomId(rest.substr(0, rest.find('/')));
+    if (!domid || *domid == BACKEND_DOMID) {
+        return {};
+    }
+    auto devids = m_store.list(NO_TRANSACTION, backendDomainDir(*domid));
+    if (!devids) {
+        return devids.error() == NOT_FOUND ? Result<void>() : fail(devids.error());
+    }
+    auto known = m_domains.find(*domid);
+    if (known == m_domains.end()) {
+        return devids->empty() ? Result<void>() : adoptDomain(*domid);
+    }
+    for (const auto& name : *devids) {
+        auto devid = parseDevId(name);
+        if (!devid || known->second.devices.contains(*devid)) {
+            continue;
+        }
+        auto bus = readSlotBus({*domid, *devid});
+        if (!bus) {
+            return fail(bus.error());
+        }
+        known->second.devices[*devid] = Device{*bus, false};
+        log("adopted " + deviceName({*domid, *devid}) + ", provisioned by another tool");
+        if (auto r = reconcile({*domid, *devid}); !r) {
+            return r;
+        }
+    }
+    return {};
 }
 
 Result<void> BackendDevices::onIntroduceDomain() {

@@ -12,7 +12,6 @@ int main(int argc, char** argv) {
         options.socketPath = env;
     }
     std::string level = "info";
-    bool xen = false;
     CLI::App app{"xkbusd: the xkbus message bus daemon (KBUS semantics, local and Xen)"};
     app.add_option("--socket", options.socketPath,
                    "Unix socket for local clients (default: $XKBUS_SOCKET, else "
@@ -24,16 +23,19 @@ int main(int argc, char** argv) {
                    "bytes the queues of one client may hold on one bus");
     app.add_option("--log-level", level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-    app.add_flag("--xen", xen, "also serve Xen guests through xenstore");
+    app.add_option("--trusted-socket", options.trustedSocketPath,
+                   "second Unix socket whose clients are trusted as Limpets (may send "
+                   "SYNTHETIC status messages); protect it with file permissions");
+    app.add_flag("--xen", options.xen, "also serve Xen guests through xenstore (dom0)");
+    app.add_option("--guest-slots", options.slotsPerGuest,
+                   "with --xen: device slots on bus 0 for every new guest (0: only slots "
+                   "provisioned with `xkbus xen-provision`)")
+        ->check(CLI::Range(0u, 64u));
     CLI11_PARSE(app, argc, argv);
 
     auto log = spdlog::stderr_color_mt("xkbusd");
     log->set_level(spdlog::level::from_str(level));
     log->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
-    if (xen) {
-        log->error("--xen: the Xen transport is not built into this xkbusd yet");
-        return 2;
-    }
     xkbus::daemon::Server server(options, log);
     return server.run() ? 0 : 1;
 }

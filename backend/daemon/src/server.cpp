@@ -1,7 +1,10 @@
-// xkbusd's event loop for local clients. See server.hpp.
+// xkbusd's event loop. See server.hpp.
+#include "xen_frontdoor.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -12,6 +15,7 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <xkbus/daemon/server.hpp>
+#include <xkbus/ring/local/local_transport.hpp>
 #include <xkbus/socket/socket_link.hpp>
 
 namespace xkbus::daemon {
@@ -71,14 +75,33 @@ private:
     bool m_blocked = false;
 };
 
+// One client connection: its ring, and for a local client the handshake
+// socket, which carries the Ksocks' pollable fds to it.
 struct Peer {
     ConnectionId id = 0;
-    uint32_t pid = 0;
-    std::unique_ptr<socket::SocketLink> link;
+    std::string label;
+    std::optional<ring::Connection> ring;
+    UniqueFd socket; // local clients only
+    bool xen = false;
     std::unordered_map<uint32_t, KsockSignal> signals; // by handle
     std::unordered_map<uint32_t, uint32_t> fdForCall;  // OPEN call id -> handle
-    bool wantsOut = false;
+    std::deque<std::vector<std::byte>> out;            // records the ring has no room for yet
+    size_t outBytes = 0;
 };
+
+// A local client whose ring handshake has not fully arrived.
+struct Handshake {
+    UniqueFd socket;
+    uint32_t pid = 0;
+    bool trusted = false;
+};
+
+// What an epoll event is about: the kind in the top byte, an id below.
+enum class Watch : uint64_t { LISTENER = 1, TRUSTED_LISTENER, SIGNALS, HANDSHAKE, PEER, XENSTORE };
+
+uint64_t tag(Watch kind, uint64_t id = 0) {
+    return static_cast<uint64_t>(kind) << 56 | id;
+}
 
 void raiseFileLimit(spdlog::logger& log) {
     rlimit lim{};
@@ -89,6 +112,9 @@ void raiseFileLimit(spdlog::logger& log) {
         }
     }
 }
+
+constexpr size_t MAX_PENDING_HANDSHAKES = 128;
+constexpr uint32_t FIRST_LOCAL_CHARGE_GROUP = 0x20000; // Xen guests use 0x10000 + domid
 
 } // namespace
 
@@ -106,12 +132,25 @@ struct Server::Impl {
     }
 
     Result<void> start();
+    Result<UniqueFd> listen(const std::string& path, Watch kind);
+    Result<void> startXen();
     void loop();
-    void acceptAll();
+    void onEvent(uint64_t data);
+    void acceptAll(int listener, bool trusted);
+    void continueHandshake(int fd);
+    ConnectionId adopt(ring::Connection connection, const PeerInfo& info, std::string label,
+                       UniqueFd socket);
+    void wake(Peer& peer);
     void serve(Peer& peer);
+    bool receiveBatch(Peer& peer);
+    void handleRecord(Peer& peer, std::span<const std::byte> bytes, std::string& violation);
     void route(std::vector<std::pair<ConnectionId, uint32_t>> touched);
+    void deliver(Peer& peer, const protocol::Record& record);
+    void queueOut(Peer& peer, std::vector<std::byte> bytes);
+    bool flushOut(Peer& peer);
     void drop(ConnectionId id, const std::string& reason);
-    void watch(Peer& peer);
+    void doom(Peer& peer, std::string reason);
+    void watchFd(int fd, uint64_t data);
     void shutdown();
 
     ServerOptions options;
@@ -120,11 +159,15 @@ struct Server::Impl {
     Dispatcher dispatcher;
     UniqueFd epoll;
     UniqueFd listener;
+    UniqueFd trustedListener;
     UniqueFd signals;
+    std::unique_ptr<XenFrontdoor> xen;
     std::unordered_map<ConnectionId, Peer> peers;
-    std::unordered_map<int, ConnectionId> byFd;
-    std::unordered_set<ConnectionId> doomed;
-    uint32_t nextChargeGroup = 1;
+    std::unordered_map<int, Handshake> handshakes;
+    std::unordered_set<ConnectionId> ready; // serve again before sleeping
+    std::unordered_map<ConnectionId, std::string> doomed;
+    uint32_t nextChargeGroup = FIRST_LOCAL_CHARGE_GROUP;
+    bool stopping = false;
 };
 
 Server::Server(ServerOptions options, std::shared_ptr<spdlog::logger> log)
@@ -141,19 +184,30 @@ Result<void> Server::run() {
     return {};
 }
 
-Result<void> Server::Impl::start() {
-    raiseFileLimit(*log);
+void Server::Impl::watchFd(int fd, uint64_t data) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = data;
+    ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd, &ev);
+}
+
+Result<UniqueFd> Server::Impl::listen(const std::string& path, Watch kind) {
     std::error_code ec;
-    const auto dir = std::filesystem::path(options.socketPath).parent_path();
+    const auto dir = std::filesystem::path(path).parent_path();
     if (!dir.empty()) {
         std::filesystem::create_directories(dir, ec);
     }
-    auto listening = socket::listenOn(options.socketPath);
+    auto listening = socket::listenOn(path);
     if (!listening) {
-        log->error("cannot listen on {}: {}", options.socketPath, describe(listening.error()));
+        log->error("cannot listen on {}: {}", path, describe(listening.error()));
         return fail(listening.error());
     }
-    listener = std::move(*listening);
+    watchFd(listening->get(), tag(kind));
+    return listening;
+}
+
+Result<void> Server::Impl::start() {
+    raiseFileLimit(*log);
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
@@ -165,123 +219,242 @@ Result<void> Server::Impl::start() {
     if (!signals || !epoll) {
         return fail(Errc::NO_MEMORY);
     }
-    for (int fd : {listener.get(), signals.get()}) {
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = fd;
-        ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd, &ev);
+    watchFd(signals.get(), tag(Watch::SIGNALS));
+    auto local = listen(options.socketPath, Watch::LISTENER);
+    if (!local) {
+        return fail(local.error());
+    }
+    listener = std::move(*local);
+    if (!options.trustedSocketPath.empty()) {
+        auto trusted = listen(options.trustedSocketPath, Watch::TRUSTED_LISTENER);
+        if (!trusted) {
+            return fail(trusted.error());
+        }
+        trustedListener = std::move(*trusted);
+        log->info("Limpets may connect on {}", options.trustedSocketPath);
+    }
+    if (options.xen) {
+        if (auto started = startXen(); !started) {
+            return started;
+        }
     }
     log->info("serving {} bus(es) on {}", core.busCount(), options.socketPath);
     return {};
 }
 
+Result<void> Server::Impl::startXen() {
+    PeerSink sink;
+    sink.adopt = [this](ring::Connection c, const PeerInfo& info, std::string label) {
+        return adopt(std::move(c), info, std::move(label), UniqueFd());
+    };
+    sink.drop = [this](ConnectionId id, const std::string& reason) { drop(id, reason); };
+    xen = std::make_unique<XenFrontdoor>(std::move(sink), log, options.slotsPerGuest, options.ring);
+    if (auto started = xen->start(); !started) {
+        return started;
+    }
+    watchFd(xen->watchFd(), tag(Watch::XENSTORE));
+    return {};
+}
+
 void Server::Impl::loop() {
     epoll_event events[64];
-    for (;;) {
-        const int n = ::epoll_wait(epoll.get(), events, 64, -1);
+    while (!stopping) {
+        const int n = ::epoll_wait(epoll.get(), events, 64, ready.empty() ? -1 : 0);
         if (n < 0 && errno != EINTR) {
             log->error("epoll_wait: {}", std::strerror(errno));
             return;
         }
         for (int i = 0; i < n; ++i) {
-            const int fd = events[i].data.fd;
-            if (fd == signals.get()) {
-                signalfd_siginfo info{};
-                (void)!::read(signals.get(), &info, sizeof info);
-                log->info("stopping on signal {}", info.ssi_signo);
-                return;
-            }
-            if (fd == listener.get()) {
-                acceptAll();
-                continue;
-            }
-            auto id = byFd.find(fd);
-            if (id == byFd.end()) {
-                continue;
-            }
-            Peer& peer = peers.at(id->second);
-            if ((events[i].events & EPOLLOUT) != 0) {
-                auto flushed = peer.link->flush();
-                if (!flushed) {
-                    doomed.insert(peer.id);
-                } else {
-                    watch(peer);
-                }
-            }
-            if ((events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) != 0) {
-                serve(peer);
+            onEvent(events[i].data.u64);
+        }
+        for (ConnectionId id : std::vector<ConnectionId>(ready.begin(), ready.end())) {
+            auto peer = peers.find(id);
+            if (peer == peers.end()) {
+                ready.erase(id);
+            } else {
+                serve(peer->second);
             }
         }
-        for (ConnectionId id : std::vector<ConnectionId>(doomed.begin(), doomed.end())) {
-            drop(id, "it stopped reading or its socket failed");
+        for (auto& [id, reason] : std::exchange(doomed, {})) {
+            drop(id, reason);
         }
-        doomed.clear();
     }
 }
 
-void Server::Impl::acceptAll() {
+void Server::Impl::onEvent(uint64_t data) {
+    const uint64_t id = data & ((uint64_t{1} << 56) - 1);
+    switch (static_cast<Watch>(data >> 56)) {
+    case Watch::SIGNALS: {
+        signalfd_siginfo info{};
+        (void)!::read(signals.get(), &info, sizeof info);
+        log->info("stopping on signal {}", info.ssi_signo);
+        stopping = true;
+        break;
+    }
+    case Watch::LISTENER:
+        acceptAll(listener.get(), false);
+        break;
+    case Watch::TRUSTED_LISTENER:
+        acceptAll(trustedListener.get(), true);
+        break;
+    case Watch::HANDSHAKE:
+        continueHandshake(static_cast<int>(id));
+        break;
+    case Watch::PEER:
+        if (auto peer = peers.find(static_cast<ConnectionId>(id)); peer != peers.end()) {
+            wake(peer->second);
+        }
+        break;
+    case Watch::XENSTORE:
+        xen->onWatchReadable();
+        break;
+    }
+}
+
+void Server::Impl::acceptAll(int listeningFd, bool trusted) {
     for (;;) {
         uint32_t pid = 0;
-        auto accepted = socket::acceptFrom(listener.get(), pid);
+        auto accepted = socket::acceptFrom(listeningFd, pid);
         if (!accepted) {
             if (accepted.error() != Errc::TRY_AGAIN) {
                 log->warn("accept failed: {}", describe(accepted.error()));
             }
             return;
         }
-        const ConnectionId id = dispatcher.connect(
-            PeerInfo{.domid = 0, .pid = pid, .trusted = false, .chargeGroup = nextChargeGroup++});
-        Peer& peer = peers[id];
-        peer.id = id;
-        peer.pid = pid;
+        if (handshakes.size() >= MAX_PENDING_HANDSHAKES) {
+            log->warn("refusing pid {}: {} handshakes already pending", pid, handshakes.size());
+            continue;
+        }
         const int fd = accepted->get();
-        peer.link = std::make_unique<socket::SocketLink>(std::move(*accepted));
-        byFd[fd] = id;
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP;
-        ev.data.fd = fd;
-        ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd, &ev);
-        log->info("client #{} connected (pid {})", id, pid);
+        handshakes[fd] = Handshake{std::move(*accepted), pid, trusted};
+        watchFd(fd, tag(Watch::HANDSHAKE, static_cast<uint64_t>(fd)));
+        continueHandshake(fd); // it is usually there already
     }
 }
 
-void Server::Impl::serve(Peer& peer) {
-    const ConnectionId id = peer.id;
-    std::string violation;
-    std::vector<std::pair<ConnectionId, uint32_t>> touched;
-    auto received = peer.link->receive([&](std::span<const std::byte> bytes) {
-        if (!violation.empty()) {
-            return;
-        }
-        // The bytes were copied out of the socket into the link's own buffer;
-        // decode() checks every field before the dispatcher sees the record.
-        auto record = protocol::decode(bytes);
-        if (!record) {
-            violation = "sent a malformed record";
-            return;
-        }
-        auto handled = dispatcher.handle(id, *record);
-        if (!handled) {
-            violation = handled.error();
-            return;
-        }
-        if (record->type == RecordType::OPEN && dispatcher.readiness(id, record->handle)) {
-            auto signal = KsockSignal::create();
-            if (signal) {
-                peer.signals.insert_or_assign(record->handle, std::move(*signal));
-                peer.fdForCall[record->callId] = record->handle;
-            }
-        }
-        touched.emplace_back(id, record->handle);
-        route(std::move(touched));
-        touched.clear();
-    });
-    if (!violation.empty()) {
-        drop(id, "protocol violation: " + violation);
-    } else if (!received) {
-        drop(id, received.error() == Errc::DISCONNECTED ? "disconnected"
-                                                        : std::string(describe(received.error())));
+// Takes the ring a local client offers. Its descriptors and its ring header
+// are checked by the local transport before anything is mapped or used.
+void Server::Impl::continueHandshake(int fd) {
+    auto pending = handshakes.find(fd);
+    if (pending == handshakes.end()) {
+        return;
     }
+    std::string_view why;
+    auto connection = ring::local::acceptBackend(fd, options.ring, &why);
+    if (!connection && connection.error() == Errc::TRY_AGAIN) {
+        return;
+    }
+    ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
+    Handshake h = std::move(pending->second);
+    handshakes.erase(pending);
+    if (!connection) {
+        log->warn("refusing pid {}: {} ({})", h.pid, describe(connection.error()), why);
+        return;
+    }
+    const PeerInfo info{
+        .domid = 0, .pid = h.pid, .trusted = h.trusted, .chargeGroup = nextChargeGroup++};
+    const std::string label = fmt::format("{} (pid {})", h.trusted ? "Limpet" : "client", h.pid);
+    adopt(std::move(*connection), info, label, std::move(h.socket));
+}
+
+ConnectionId Server::Impl::adopt(ring::Connection connection, const PeerInfo& info,
+                                 std::string label, UniqueFd socket) {
+    const ConnectionId id = dispatcher.connect(info);
+    Peer& peer = peers[id];
+    peer.id = id;
+    peer.label = std::move(label);
+    peer.xen = info.domid != 0;
+    peer.socket = std::move(socket);
+    peer.ring.emplace(std::move(connection));
+    for (int fd : peer.ring->pollFds()) {
+        if (fd >= 0) {
+            watchFd(fd, tag(Watch::PEER, id));
+        }
+    }
+    log->info("#{} connected: {}", id, peer.label);
+    ready.insert(id); // it may have written before we watched
+    return id;
+}
+
+// A kick or a liveness event: consume it, then serve.
+void Server::Impl::wake(Peer& peer) {
+    if (auto woke = peer.ring->onWakeup(); !woke) {
+        doom(peer, std::string(describe(woke.error())));
+        return;
+    }
+    serve(peer);
+}
+
+void Server::Impl::serve(Peer& peer) {
+    if (doomed.contains(peer.id) || !flushOut(peer)) {
+        ready.erase(peer.id);
+        return;
+    }
+    const bool more = receiveBatch(peer);
+    if (doomed.contains(peer.id) || !flushOut(peer)) {
+        ready.erase(peer.id);
+        return;
+    }
+    auto armed = peer.ring->arm(); // ask for a kick before we sleep
+    if (!armed) {
+        doom(peer, std::string(peer.ring->brokenReason()));
+        return;
+    }
+    if (more || *armed || !peer.out.empty()) {
+        ready.insert(peer.id);
+    } else {
+        ready.erase(peer.id);
+    }
+}
+
+// Handles up to maxRecordsPerWakeup records; true if there may be more.
+bool Server::Impl::receiveBatch(Peer& peer) {
+    for (size_t n = 0; n < options.maxRecordsPerWakeup; ++n) {
+        auto record = peer.ring->tryReceive();
+        if (!record) {
+            doom(peer, record.error() == Errc::DISCONNECTED
+                           ? std::string("disconnected")
+                           : "protocol violation: " + std::string(peer.ring->brokenReason()));
+            return false;
+        }
+        if (!*record) {
+            return false;
+        }
+        std::string violation;
+        handleRecord(peer, **record, violation);
+        if (!violation.empty()) {
+            doom(peer, "protocol violation: " + violation);
+            return false;
+        }
+    }
+    return true;
+}
+
+void Server::Impl::handleRecord(Peer& peer, std::span<const std::byte> bytes,
+                                std::string& violation) {
+    // The ring copied the bytes out of shared memory before handing them
+    // over; decode() checks every field before the dispatcher sees them.
+    auto record = protocol::decode(bytes);
+    if (!record) {
+        violation = "sent a malformed record";
+        return;
+    }
+    auto handled = dispatcher.handle(peer.id, *record);
+    if (!handled) {
+        violation = handled.error();
+        return;
+    }
+    if (record->type == RecordType::OPEN && peer.socket &&
+        dispatcher.readiness(peer.id, record->handle)) {
+        auto signal = KsockSignal::create();
+        if (!signal) {
+            violation = "(none: the daemon is out of descriptors)";
+            return;
+        }
+        peer.signals.insert_or_assign(record->handle, std::move(*signal));
+        peer.fdForCall[record->callId] = record->handle;
+    }
+    route({{peer.id, record->handle}});
 }
 
 // Sends what the dispatcher produced. Every affected Ksock's fd is brought up
@@ -311,43 +484,81 @@ void Server::Impl::route(std::vector<std::pair<ConnectionId, uint32_t>> touched)
             peer->second.signals.erase(signal); // the Ksock was closed
         }
     }
-    std::vector<std::byte> bytes;
     for (const Outgoing& out : outgoing) {
-        auto peer = peers.find(out.to);
-        if (peer == peers.end()) {
-            continue;
-        }
-        bytes.clear();
-        protocol::encode(out.record, bytes);
-        Result<void> sent;
-        auto withFd = peer->second.fdForCall.find(out.record.callId);
-        if (out.record.type == RecordType::RESULT && withFd != peer->second.fdForCall.end()) {
-            auto signal = peer->second.signals.find(withFd->second);
-            const int fd = signal == peer->second.signals.end() ? -1 : signal->second.appFd();
-            sent = peer->second.link->sendWithFd(bytes, fd);
-            peer->second.fdForCall.erase(withFd);
-        } else {
-            sent = peer->second.link->send(bytes);
-        }
-        if (!sent) {
-            doomed.insert(out.to);
-        } else {
-            watch(peer->second);
+        if (auto peer = peers.find(out.to); peer != peers.end() && !doomed.contains(out.to)) {
+            deliver(peer->second, out.record);
         }
     }
 }
 
-// Asks for EPOLLOUT only while output is waiting.
-void Server::Impl::watch(Peer& peer) {
-    const bool wants = peer.link->hasPendingOutput();
-    if (wants == peer.wantsOut) {
-        return;
+void Server::Impl::deliver(Peer& peer, const protocol::Record& record) {
+    auto withFd = peer.fdForCall.find(record.callId);
+    if (record.type == RecordType::RESULT && withFd != peer.fdForCall.end()) {
+        // The fd goes first, so it is there when the client reads the result.
+        auto signal = peer.signals.find(withFd->second);
+        peer.fdForCall.erase(withFd);
+        if (signal != peer.signals.end()) {
+            if (auto sent = ring::local::sendDescriptor(peer.socket.get(), signal->second.appFd());
+                !sent) {
+                doom(peer, "cannot hand it a Ksock's fd: " + std::string(describe(sent.error())));
+                return;
+            }
+        }
     }
-    peer.wantsOut = wants;
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP | (wants ? EPOLLOUT : 0u);
-    ev.data.fd = peer.link->fd();
-    ::epoll_ctl(epoll.get(), EPOLL_CTL_MOD, peer.link->fd(), &ev);
+    std::vector<std::byte> bytes;
+    protocol::encode(record, bytes);
+    queueOut(peer, std::move(bytes));
+}
+
+void Server::Impl::queueOut(Peer& peer, std::vector<std::byte> bytes) {
+    if (peer.out.empty()) {
+        auto sent = peer.ring->trySend(bytes);
+        if (sent) {
+            if (peer.ring->endpoint().sendPending()) {
+                ready.insert(peer.id); // arm for space before we sleep
+            }
+            return;
+        }
+        if (sent.error() != Errc::TRY_AGAIN) {
+            doom(peer, std::string(describe(sent.error())));
+            return;
+        }
+    }
+    peer.outBytes += bytes.size();
+    peer.out.push_back(std::move(bytes));
+    ready.insert(peer.id);
+    if (peer.outBytes > options.maxBufferedPerPeer) {
+        doom(peer, fmt::format("it stopped reading ({} bytes waiting for it)", peer.outBytes));
+    }
+}
+
+// Moves queued records into the ring while it has room; false if the peer broke.
+bool Server::Impl::flushOut(Peer& peer) {
+    for (;;) {
+        auto flushed = peer.ring->flush();
+        if (!flushed) {
+            doom(peer, std::string(describe(flushed.error())));
+            return false;
+        }
+        if (!*flushed || peer.out.empty()) {
+            return true;
+        }
+        auto sent = peer.ring->trySend(peer.out.front());
+        if (!sent) {
+            if (sent.error() == Errc::TRY_AGAIN) {
+                return true;
+            }
+            doom(peer, std::string(describe(sent.error())));
+            return false;
+        }
+        peer.outBytes -= peer.out.front().size();
+        peer.out.pop_front();
+    }
+}
+
+// Drops at the end of the loop pass, never in the middle of serving.
+void Server::Impl::doom(Peer& peer, std::string reason) {
+    doomed.emplace(peer.id, std::move(reason));
 }
 
 void Server::Impl::drop(ConnectionId id, const std::string& reason) {
@@ -355,14 +566,22 @@ void Server::Impl::drop(ConnectionId id, const std::string& reason) {
     if (it == peers.end()) {
         return;
     }
-    log->info("client #{} (pid {}) gone: {}; closing its {} Ksock(s)", id, it->second.pid, reason,
+    log->info("#{} ({}) gone: {}; closing its {} Ksock(s)", id, it->second.label, reason,
               dispatcher.ksockCount(id));
-    ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, it->second.link->fd(), nullptr);
-    byFd.erase(it->second.link->fd());
-    peers.erase(it);
+    for (int fd : it->second.ring->pollFds()) {
+        if (fd >= 0) {
+            ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
+        }
+    }
+    const bool wasXen = it->second.xen;
+    peers.erase(it); // closes the ring: our status byte is cleared, the peer kicked
+    ready.erase(id);
     doomed.erase(id);
     dispatcher.disconnect(id); // what it owed others becomes status replies
     route({});
+    if (wasXen && xen) {
+        xen->peerGone(id);
+    }
 }
 
 void Server::Impl::shutdown() {
@@ -375,6 +594,9 @@ void Server::Impl::shutdown() {
     }
     std::error_code ec;
     std::filesystem::remove(options.socketPath, ec);
+    if (!options.trustedSocketPath.empty()) {
+        std::filesystem::remove(options.trustedSocketPath, ec);
+    }
     log->info("stopped");
 }
 

@@ -165,13 +165,20 @@ Result<std::shared_ptr<Connection>> Connection::start(std::unique_ptr<protocol::
 
 Result<std::unique_ptr<KsockChannel>> Connection::openKsock(uint32_t bus, bool writable) {
     uint32_t handle = 0;
+    Result<Record> result;
+    int daemonFd = -1;
     {
+        // The fd is taken under the same lock as the call: another thread's
+        // OPEN must not take the descriptor that came with ours.
         std::lock_guard lock(m_mutex);
         handle = m_nextHandle++;
         m_ksocks[handle];
+        result = callLocked(
+            makeRecord(RecordType::OPEN, handle, bus, writable ? protocol::OPEN_WRITABLE : 0));
+        if (result && result->arg == 0) {
+            daemonFd = m_link->takeReceivedFd();
+        }
     }
-    auto result =
-        call(makeRecord(RecordType::OPEN, handle, bus, writable ? protocol::OPEN_WRITABLE : 0));
     if (!result || result->arg != 0) {
         forget(handle);
         return fail(result ? static_cast<Errc>(result->arg) : result.error());
@@ -179,7 +186,6 @@ Result<std::unique_ptr<KsockChannel>> Connection::openKsock(uint32_t bus, bool w
     const auto id = static_cast<KsockId>(result->value);
     // A local daemon sends the Ksock's pollable fd with the answer and keeps
     // it in step itself; otherwise this library keeps a signal of its own.
-    const int daemonFd = m_link->takeReceivedFd();
     if (daemonFd >= 0) {
         std::lock_guard lock(m_mutex);
         m_ksocks[handle].daemonFd = daemonFd;

@@ -1,8 +1,13 @@
 // Choosing and sharing the connection to xkbusd. See open.hpp.
+#include "xen_guest.hpp"
+
 #include <cstdlib>
 #include <mutex>
 #include <unistd.h>
+#include <vector>
 #include <xkbus/frontend/open.hpp>
+#include <xkbus/ring/local/local_transport.hpp>
+#include <xkbus/ring/ring_link.hpp>
 #include <xkbus/socket/socket_link.hpp>
 
 namespace xkbus::frontend {
@@ -13,7 +18,25 @@ std::string defaultSocketPath() {
 }
 
 Result<std::shared_ptr<Connection>> connectLocal(const std::string& path) {
-    auto link = socket::SocketLink::connectTo(path);
+    auto socket = socket::connectUnix(path);
+    if (!socket) {
+        return fail(socket.error());
+    }
+    // The ring keeps its own duplicate of the socket: it watches it for the
+    // daemon's death and takes the Ksocks' fds from it.
+    auto ring = ring::local::connectFrontend(socket->get());
+    if (!ring) {
+        return fail(ring.error());
+    }
+    return Connection::start(std::make_unique<ring::RingLink>(std::move(*ring)),
+                             static_cast<uint32_t>(::getpid()));
+}
+
+Result<std::shared_ptr<Connection>> connectDefault() {
+    if (!inXenGuest()) {
+        return connectLocal(defaultSocketPath());
+    }
+    auto link = connectXenGuest();
     if (!link) {
         return fail(link.error());
     }
@@ -23,12 +46,17 @@ Result<std::shared_ptr<Connection>> connectLocal(const std::string& path) {
 Result<std::unique_ptr<KsockChannel>> openDefaultKsock(uint32_t bus, bool writable) {
     static std::mutex mutex;
     static std::shared_ptr<Connection> shared;
+    // A forked child keeps its parent's connection alive but never uses it:
+    // closing it would clear the ring's status byte the parent still uses.
+    static std::vector<std::shared_ptr<Connection>> inherited;
     static pid_t owner = 0;
     std::lock_guard lock(mutex);
     for (int attempt = 0; attempt < 2; ++attempt) {
-        // A forked child must not share its parent's connection.
-        if (!shared || owner != ::getpid()) {
-            auto connected = connectLocal(defaultSocketPath());
+        if (shared && owner != ::getpid()) {
+            inherited.push_back(std::move(shared));
+        }
+        if (!shared) {
+            auto connected = connectDefault();
             if (!connected) {
                 return fail(connected.error());
             }

@@ -5,6 +5,7 @@
 // SIGBUS us mid-copy), eventfds non-blocking (else a kick could block us).
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <fcntl.h>
 #include <poll.h>
 #include <string>
@@ -26,6 +27,7 @@ constexpr uint32_t HANDSHAKE_MAGIC = 0x4c424b58; // "XKBL"
 constexpr uint16_t HANDSHAKE_VERSION = 1;
 constexpr size_t EVENT_FDS = 2; // [backend waits on, frontend waits on]
 constexpr size_t MAX_FDS = EVENT_FDS + 2;
+constexpr char DESCRIPTOR_TOKEN = 'D';
 constexpr size_t MAX_MEMFD_PAGES = 1 + 2 * ((1u << abi::MAX_RING_ORDER) / abi::PAGE_SIZE);
 
 struct Handshake {
@@ -202,34 +204,86 @@ private:
 };
 
 // The socket stays open as long as the peer process lives (or a child it
-// forked still holds it, as gntalloc also waits for the last mapping).
+// forked still holds it, as gntalloc also waits for the last mapping). On the
+// frontend it also brings the descriptors the backend hands over (see
+// sendDescriptor); the backend accepts nothing on it.
 class SocketLiveness final : public Liveness {
 public:
-    SocketLiveness(UniqueFd socket, UniqueFd ownEvent)
-        : m_socket(std::move(socket)), m_ownEvent(std::move(ownEvent)) {}
+    SocketLiveness(UniqueFd socket, UniqueFd ownEvent, bool acceptDescriptors)
+        : m_socket(std::move(socket)), m_ownEvent(std::move(ownEvent)),
+          m_acceptDescriptors(acceptDescriptors) {}
 
     int pollFd() const noexcept override { return m_socket.get(); }
 
     Result<bool> peerDied() override {
-        if (m_dead) {
-            return true;
+        while (!m_dead) {
+            UniqueFd received;
+            const ssize_t n = receiveOne(received);
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                return false;
+            }
+            if (n == 1 && m_acceptDescriptors && received.valid()) {
+                m_descriptors.push_back(std::move(received));
+                continue;
+            }
+            // EOF, an error, or bytes the protocol never sends: the peer is
+            // gone or no longer speaking it. Fire our own event as gntalloc would.
+            m_dead = true;
+            (void)kick(m_ownEvent.get());
         }
-        char byte = 0;
-        const ssize_t n = ::recv(m_socket.get(), &byte, 1, MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            return false;
-        }
-        // EOF, an error, or a byte the protocol never sends: the peer is gone
-        // or no longer speaking it. Fire our own event as gntalloc would.
-        m_dead = true;
-        (void)kick(m_ownEvent.get());
         return true;
     }
 
+    int takeDescriptor() override {
+        (void)peerDied(); // collects what has arrived
+        if (m_descriptors.empty()) {
+            return -1;
+        }
+        const int fd = m_descriptors.front().release();
+        m_descriptors.pop_front();
+        return fd;
+    }
+
 private:
+    // One DESCRIPTOR_TOKEN byte with exactly one descriptor, or anything else.
+    ssize_t receiveOne(UniqueFd& received) {
+        char byte = 0;
+        iovec io{&byte, 1};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * MAX_FDS)] = {};
+        msghdr msg{};
+        msg.msg_iov = &io;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        const ssize_t n = ::recvmsg(m_socket.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        size_t count = 0;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+                continue;
+            }
+            for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i, ++count) {
+                int fd = -1;
+                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                UniqueFd owned(fd); // extra ones close here
+                if (count == 0) {
+                    received = std::move(owned);
+                }
+            }
+        }
+        const bool wellFormed =
+            n == 1 && byte == DESCRIPTOR_TOKEN && count == 1 && (msg.msg_flags & MSG_CTRUNC) == 0;
+        if (n == 1 && !wellFormed) {
+            received.reset();
+            return 0; // counts as a broken peer
+        }
+        return n;
+    }
+
     UniqueFd m_socket;
     UniqueFd m_ownEvent;
+    bool m_acceptDescriptors;
     bool m_dead = false;
+    std::deque<UniqueFd> m_descriptors;
 };
 
 Result<void> sendHandshake(int socketFd, GrantRef controlRef, const std::vector<int>& fds) {
@@ -334,7 +388,7 @@ Result<Connection> connectFrontend(int socketFd, const FrontendOptions& options)
     transport.events = std::make_unique<EventfdChannel>(duplicate(frontendWaits.get()),
                                                         duplicate(backendWaits.get()));
     transport.liveness =
-        std::make_unique<SocketLiveness>(std::move(socket), duplicate(frontendWaits.get()));
+        std::make_unique<SocketLiveness>(std::move(socket), duplicate(frontendWaits.get()), true);
     MemfdSharer sharer;
     auto connection = openFrontend(sharer, std::move(transport), options);
     if (!connection) {
@@ -377,9 +431,34 @@ Result<Connection> acceptBackend(int socketFd, const BackendOptions& options,
     }
     Transport transport;
     transport.events = std::make_unique<EventfdChannel>(std::move(fds[0]), std::move(fds[1]));
-    transport.liveness = std::make_unique<SocketLiveness>(std::move(socket), std::move(ownEvent));
+    transport.liveness =
+        std::make_unique<SocketLiveness>(std::move(socket), std::move(ownEvent), false);
     MemfdMapper mapper(std::move(memfds));
     return openBackend(mapper, std::move(transport), hello->controlRef, options, why);
+}
+
+Result<void> sendDescriptor(int socketFd, int fd) {
+    const char token = DESCRIPTOR_TOKEN;
+    iovec io{const_cast<char*>(&token), 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &io;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
+    ssize_t sent = 0;
+    do {
+        sent = ::sendmsg(socketFd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (sent < 0 && errno == EINTR);
+    if (sent != 1) {
+        return sent < 0 ? failErrno() : fail(Errc::DISCONNECTED);
+    }
+    return {};
 }
 
 } // namespace xkbus::ring::local

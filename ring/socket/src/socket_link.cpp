@@ -48,21 +48,12 @@ SocketLink::SocketLink(UniqueFd fd, SocketLinkLimits limits)
 
 Result<std::unique_ptr<SocketLink>> SocketLink::connectTo(const std::string& path,
                                                           SocketLinkLimits limits) {
-    auto addr = addressOf(path);
-    if (!addr) {
-        return fail(addr.error());
-    }
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    auto fd = connectUnix(path);
     if (!fd) {
-        return fail(errcFromErrno(errno));
-    }
-    // A local connect completes at once or fails; it never stays in progress.
-    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
-        return fail(errno == ENOENT || errno == ECONNREFUSED ? Errc::NO_SUCH_DEVICE
-                                                             : errcFromErrno(errno));
+        return fail(fd.error());
     }
     limits.blockingSend = true;
-    return std::make_unique<SocketLink>(std::move(fd), limits);
+    return std::make_unique<SocketLink>(std::move(*fd), limits);
 }
 
 Result<void> SocketLink::send(std::span<const std::byte> record) {
@@ -259,6 +250,23 @@ Result<UniqueFd> listenOn(const std::string& path) {
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0 ||
         ::listen(fd.get(), 128) != 0) {
         return fail(errno == EADDRINUSE ? Errc::REPLIER_EXISTS : errcFromErrno(errno));
+    }
+    return fd;
+}
+
+Result<UniqueFd> connectUnix(const std::string& path) {
+    auto addr = addressOf(path);
+    if (!addr) {
+        return fail(addr.error());
+    }
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) {
+        return fail(errcFromErrno(errno));
+    }
+    // A local connect completes at once or fails; it never stays in progress.
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+        return fail(errno == ENOENT || errno == ECONNREFUSED ? Errc::NO_SUCH_DEVICE
+                                                             : errcFromErrno(errno));
     }
     return fd;
 }

@@ -67,6 +67,17 @@ public:
     // in the ring.
     Result<void> send(std::span<const std::byte> record, std::chrono::milliseconds timeout);
     Result<std::span<const std::byte>> receive(std::chrono::milliseconds timeout);
+    // Waits (spin, then sleep) until a record or free space may be there, or
+    // the timeout passes (TIMED_OUT); returns at once if progress is possible.
+    Result<void> waitForActivity(std::chrono::milliseconds timeout);
+    // A descriptor the peer handed over with the local transport, or -1.
+    int takeDescriptor() {
+        return m_transport.liveness ? m_transport.liveness->takeDescriptor() : -1;
+    }
+    // Asks the peer to kick us on new data (or space, while a send is
+    // pending). False: nothing to do until a kick. True: progress is already
+    // possible, so serve again before sleeping. For event loops.
+    Result<bool> arm() { return m_endpoint.armForWakeup(); }
 
     // Frontend: the grant of page 0 and our event port, for the backend.
     GrantRef controlRef() const noexcept { return m_controlRef; }

@@ -76,6 +76,9 @@ public:
     virtual int pollFd() const noexcept = 0;
     // Never blocks. True once the peer is known to be gone.
     virtual Result<bool> peerDied() = 0;
+    // A descriptor the peer handed over, oldest first, now the caller's; -1
+    // if none (Xen never carries any).
+    virtual int takeDescriptor() { return -1; }
 };
 
 } // namespace xkbus::ring

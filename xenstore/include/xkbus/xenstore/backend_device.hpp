@@ -90,6 +90,8 @@ private:
     Result<void> adoptDomain(DomId domid);
     Result<void> onIntroduceDomain();
     Result<void> onReleaseDomain();
+    Result<void> onSlotsChanged(std::string_view path);
+    Result<uint32_t> readSlotBus(DeviceId device);
     Result<void> onFrontendEvent(DomId domid, std::string_view path);
     void log(std::string_view message) const;
 

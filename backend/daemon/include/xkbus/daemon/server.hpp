@@ -1,13 +1,15 @@
-// xkbusd's event loop for local clients: accepts connections on a Unix
-// socket, moves records between them and the Dispatcher, keeps each Ksock's
-// pollable fd in step with its queue, and stops cleanly on SIGTERM or SIGINT.
-// One thread; it never blocks on a peer.
+// xkbusd's event loop: takes local clients' rings (handed over on a Unix
+// socket) and, with --xen, guests' rings (set up through xenstore), moves
+// records between them and the Dispatcher, keeps each local Ksock's pollable
+// fd in step with its queue, and stops cleanly on SIGTERM or SIGINT. One
+// thread; it never blocks on a peer.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <xkbus/common/result.hpp>
 #include <xkbus/daemon/dispatcher.hpp>
+#include <xkbus/ring/connection.hpp>
 
 namespace spdlog {
 class logger;
@@ -20,9 +22,18 @@ inline constexpr const char* DEFAULT_SOCKET_PATH = "/run/xkbus/xkbusd.sock";
 
 struct ServerOptions {
     std::string socketPath = DEFAULT_SOCKET_PATH;
+    // Clients connecting here are trusted as Limpets (may send SYNTHETIC
+    // messages); protect it with file permissions. Empty: none.
+    std::string trustedSocketPath;
+    bool xen = false;           // also serve Xen guests through xenstore
+    uint32_t slotsPerGuest = 0; // device slots each new guest gets (0: only provisioned ones)
     uint32_t buses = 1;
     uint64_t maxQueuedBytesPerPeer = 64ull << 20;
+    // Records waiting for a client whose ring is full; past this it is not
+    // reading, and it is disconnected rather than buffered without bound.
+    size_t maxBufferedPerPeer = 64u << 20;
     Quotas quotas;
+    ring::BackendOptions ring;
     size_t maxRecordsPerWakeup = 256; // per peer, so one busy peer cannot starve the rest
 };
 

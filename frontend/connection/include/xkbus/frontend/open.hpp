@@ -1,6 +1,7 @@
-// The one place a client process picks how to reach xkbusd: the local
-// daemon's socket (XKBUS_SOCKET, else the default path). Xen guests will
-// choose the xenstore device here too.
+// The one place a client process picks how to reach xkbusd: in a Xen guest,
+// a xenstore device and a ring shared with dom0; elsewhere a ring in local
+// shared memory, handed to the daemon listening on XKBUS_SOCKET (else the
+// default path). XKBUS_TRANSPORT=local|xen overrides the detection.
 #pragma once
 
 #include <memory>
@@ -14,8 +15,10 @@ inline constexpr const char* DEFAULT_SOCKET_PATH = "/run/xkbus/xkbusd.sock";
 // $XKBUS_SOCKET if set and not empty, else DEFAULT_SOCKET_PATH.
 std::string defaultSocketPath();
 
-// A new connection to the daemon listening at `path`.
+// A new connection to the local daemon listening at `path`.
 Result<std::shared_ptr<Connection>> connectLocal(const std::string& path);
+// A new connection, chosen as above.
+Result<std::shared_ptr<Connection>> connectDefault();
 
 // Opens a Ksock on bus `bus` over this process's shared connection, making
 // it on first use (and again after a fork, or after the daemon went away).

@@ -15,8 +15,9 @@ namespace xkbus::ring::local {
 // Frontend: creates the pages and eventfds, formats the ring and sends the
 // handshake on `socketFd` (a connected AF_UNIX stream or seqpacket socket,
 // which the connection then watches; we keep a duplicate, the caller still
-// owns and should close socketFd). After this, the socket must carry nothing
-// else: any byte arriving on it counts as a dead peer.
+// owns and should close socketFd). After this the socket carries only the
+// descriptors the backend hands over (sendDescriptor); anything else arriving
+// on it counts as a dead peer.
 Result<Connection> connectFrontend(int socketFd, const FrontendOptions& options = {});
 
 // Backend: takes the handshake from `socketFd` without blocking (TRY_AGAIN
@@ -26,5 +27,11 @@ Result<Connection> connectFrontend(int socketFd, const FrontendOptions& options 
 // frontend closed the socket first.
 Result<Connection> acceptBackend(int socketFd, const BackendOptions& options = {},
                                  std::string_view* why = nullptr);
+
+// Backend: hands `fd` to the frontend over the handshake socket, without
+// blocking. The frontend's Connection::takeDescriptor() returns it; sent
+// before a record that mentions it, it is there when the record is read.
+// The frontend can send nothing back this way: any byte from it is death.
+Result<void> sendDescriptor(int socketFd, int fd);
 
 } // namespace xkbus::ring::local
