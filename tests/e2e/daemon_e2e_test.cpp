@@ -196,6 +196,21 @@ TEST_F(DaemonTest, HostileClientsAreDroppedAndOthersCarryOn) {
     EXPECT_TRUE(listener->nextMessage().value()) << "the bus lost nothing";
 }
 
+TEST_F(DaemonTest, OnlyClientsOfTheTrustedSocketMaySendSyntheticMessages) {
+    auto listener = openDefaultKsock(0, false).value();
+    ASSERT_TRUE(listener->bind("$.status", false));
+    auto limpet = frontend::connectLocal(m_dir + "/limpet.sock").value()->openKsock(0, true);
+    ASSERT_TRUE(limpet);
+    auto client = openDefaultKsock(0, true).value();
+    ASSERT_TRUE((*limpet)->send(frontend::textMessage("$.status", "", FLAG_SYNTHETIC)));
+    ASSERT_TRUE(client->send(frontend::textMessage("$.status", "", FLAG_SYNTHETIC)));
+    auto fromLimpet = listener->nextMessage().value();
+    auto fromClient = listener->nextMessage().value();
+    ASSERT_TRUE(fromLimpet && fromClient);
+    EXPECT_NE(fromLimpet->header.flags & FLAG_SYNTHETIC, 0u) << "a Limpet's status is kept";
+    EXPECT_EQ(fromClient->header.flags & FLAG_SYNTHETIC, 0u) << "a client cannot forge one";
+}
+
 TEST_F(DaemonTest, NeverReadingClientCannotHoldMoreThanItsQuota) {
     // A listener that never reads, on a bus flooded by a sender: the sender
     // keeps going, and the daemon survives.

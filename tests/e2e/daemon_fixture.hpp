@@ -38,14 +38,16 @@ protected:
     void startDaemon() {
         m_daemon = ::fork();
         if (m_daemon == 0) {
-            ::execl(XKBUSD_PATH, "xkbusd", "--socket", m_socket.c_str(), "--buses", "2",
-                    "--log-level", "warn", static_cast<char*>(nullptr));
+            const std::string trusted = m_dir + "/limpet.sock";
+            ::execl(XKBUSD_PATH, "xkbusd", "--socket", m_socket.c_str(), "--trusted-socket",
+                    trusted.c_str(), "--buses", "2", "--log-level", "warn",
+                    static_cast<char*>(nullptr));
             ::_exit(127);
         }
         // Ready when it accepts a connection: poll, don't sleep blindly.
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (std::chrono::steady_clock::now() < deadline) {
-            if (socket::SocketLink::connectTo(m_socket)) {
+            if (socket::connectUnix(m_socket)) {
                 return;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -126,5 +126,52 @@ TEST(LocalTransport, PollFdsBecomeReadableOnAKick) {
     ASSERT_TRUE(got && *got);
 }
 
+TEST(LocalTransport, BackendHandsDescriptorsToTheFrontendInOrder) {
+    test::SocketPair sockets;
+    auto frontend = local::connectFrontend(sockets.frontend);
+    ASSERT_TRUE(frontend);
+    auto backend = test::acceptWithin(sockets.backend, 1000);
+    ASSERT_TRUE(backend);
+    EXPECT_EQ(frontend->takeDescriptor(), -1) << "none sent yet";
+    int first[2];
+    int second[2];
+    ASSERT_EQ(::pipe(first), 0);
+    ASSERT_EQ(::pipe(second), 0);
+    ASSERT_TRUE(local::sendDescriptor(sockets.backend, first[1]));
+    ASSERT_TRUE(local::sendDescriptor(sockets.backend, second[1]));
+    const int a = frontend->takeDescriptor();
+    const int b = frontend->takeDescriptor();
+    ASSERT_GE(a, 0);
+    ASSERT_GE(b, 0);
+    ASSERT_EQ(::write(a, "1", 1), 1); // a is a duplicate of first[1]
+    ASSERT_EQ(::write(b, "2", 1), 1);
+    char got = 0;
+    ASSERT_EQ(::read(first[0], &got, 1), 1);
+    EXPECT_EQ(got, '1');
+    ASSERT_EQ(::read(second[0], &got, 1), 1);
+    EXPECT_EQ(got, '2');
+    EXPECT_TRUE(frontend->peerAlive()) << "descriptors are not a sign of death";
+    for (int fd : {a, b, first[0], first[1], second[0], second[1]}) {
+        ::close(fd);
+    }
+}
+
+TEST(LocalTransport, BackendTakesNoDescriptorsAndSeesThemAsDeath) {
+    test::SocketPair sockets;
+    auto frontend = local::connectFrontend(sockets.frontend);
+    ASSERT_TRUE(frontend);
+    auto backend = test::acceptWithin(sockets.backend, 1000);
+    ASSERT_TRUE(backend);
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);
+    // A hostile frontend must not be able to fill the daemon's descriptor table.
+    ASSERT_TRUE(local::sendDescriptor(sockets.frontend, p[1]));
+    EXPECT_EQ(backend->takeDescriptor(), -1);
+    ASSERT_TRUE(backend->onWakeup());
+    EXPECT_FALSE(backend->peerAlive());
+    ::close(p[0]);
+    ::close(p[1]);
+}
+
 } // namespace
 } // namespace xkbus::ring
