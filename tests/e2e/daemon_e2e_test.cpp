@@ -7,6 +7,7 @@
 #include <set>
 #include <sys/socket.h>
 #include <xkbus/ring/local/local_transport.hpp>
+#include <xkbus/ring/ring_link.hpp>
 #include <xkbus/socket/socket_link.hpp>
 
 namespace xkbus::testing {
@@ -226,6 +227,66 @@ TEST_F(DaemonTest, NeverReadingClientCannotHoldMoreThanItsQuota) {
     auto queued = hog->control(frontend::Control::NUM_MESSAGES, 0).value();
     EXPECT_LT(queued, 2000u);
     EXPECT_LE(queued * entireMessageLength(7, 60000), 64ull << 20) << "64 MiB quota per peer";
+}
+
+// The ring without the daemon's fds: the way a Xen guest's library runs
+// (dom0 cannot pass descriptors), tried out on the local ring.
+class NoDescriptorsLink final : public protocol::RecordLink {
+public:
+    explicit NoDescriptorsLink(std::unique_ptr<protocol::RecordLink> inner)
+        : m_inner(std::move(inner)) {}
+    Result<void> send(std::span<const std::byte> r) override { return m_inner->send(r); }
+    Result<size_t>
+    receive(const std::function<void(std::span<const std::byte>)>& deliver) override {
+        return m_inner->receive(deliver);
+    }
+    Result<void> wait(int timeoutMs) override { return m_inner->wait(timeoutMs); }
+    int takeReceivedFd() override {
+        const int fd = m_inner->takeReceivedFd();
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        return -1;
+    }
+    std::vector<int> wakeFds() const override { return m_inner->wakeFds(); }
+    Result<void> acknowledgeWakeup() override { return m_inner->acknowledgeWakeup(); }
+    Result<bool> armWakeup() override { return m_inner->armWakeup(); }
+
+private:
+    std::unique_ptr<protocol::RecordLink> m_inner;
+};
+
+std::shared_ptr<frontend::Connection> connectWithoutDaemonFds(const std::string& path) {
+    auto socket = socket::connectUnix(path).value();
+    auto ring = ring::local::connectFrontend(socket.get()).value();
+    auto link =
+        std::make_unique<NoDescriptorsLink>(std::make_unique<ring::RingLink>(std::move(ring)));
+    return frontend::Connection::start(std::move(link), 1, frontend::pollSignals()).value();
+}
+
+TEST_F(DaemonTest, LibraryKeptFdsTurnReadableWithoutTheApplicationCallingIn) {
+    auto connection = connectWithoutDaemonFds(m_socket);
+    auto guest = connection->openKsock(0, true).value();
+    ASSERT_GE(guest->fd(), 0);
+    ASSERT_TRUE(guest->bind("$.w", false));
+    auto sender = openDefaultKsock(0, true).value();
+    for (int round = 0; round < 50; ++round) {
+        ASSERT_TRUE(sender->send(frontend::textMessage("$.w", std::to_string(round))));
+        // Nothing calls into `connection` here: its watcher must notice.
+        ASSERT_TRUE(waitReadable(guest->fd(), 5000)) << "round " << round;
+        auto got = guest->nextMessage().value();
+        ASSERT_TRUE(got);
+        EXPECT_EQ(frontend::dataText(*got), std::to_string(round));
+        EXPECT_FALSE(pollNow(guest->fd()) & POLLIN) << "unreadable once empty";
+    }
+    EXPECT_EQ(stopDaemon(SIGKILL), -SIGKILL);
+    ASSERT_TRUE(waitReadable(guest->fd(), 5000)) << "a dead daemon wakes the poller";
+    auto failed = guest->nextMessage();
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(failed.error(), Errc::DISCONNECTED);
+    guest.reset();
+    connection.reset();
+    startDaemon(); // for TearDown
 }
 
 TEST_F(DaemonTest, DaemonDeathIsAClearErrorAndClientsReconnect) {

@@ -1,5 +1,6 @@
 // The client side of a connection: calls, mirrors and pops. See connection.hpp.
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 #include <xkbus/frontend/connection.hpp>
 
@@ -152,6 +153,7 @@ Connection::Connection(std::unique_ptr<protocol::RecordLink> link, SignalFactory
 
 Result<std::shared_ptr<Connection>> Connection::start(std::unique_ptr<protocol::RecordLink> link,
                                                       uint32_t pid, SignalFactory signals) {
+    const bool watched = static_cast<bool>(signals);
     std::shared_ptr<Connection> c(new Connection(std::move(link), std::move(signals)));
     auto hello = c->call(makeRecord(RecordType::HELLO, 0, protocol::PROTOCOL_VERSION, pid));
     if (!hello) {
@@ -160,7 +162,90 @@ Result<std::shared_ptr<Connection>> Connection::start(std::unique_ptr<protocol::
     if (auto ok = errnoResult(*hello); !ok) {
         return fail(ok.error());
     }
+    if (watched) {
+        c->startWatcher();
+    }
     return c;
+}
+
+Connection::~Connection() {
+    if (m_watcher.joinable()) {
+        {
+            std::lock_guard lock(m_mutex);
+            m_stopping = true;
+        }
+        nudgeWatcher();
+        m_watcher.join();
+    }
+    if (m_nudge >= 0) {
+        ::close(m_nudge);
+    }
+}
+
+void Connection::startWatcher() {
+    m_nudge = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (m_nudge >= 0) {
+        m_watcher = std::thread([this] { watch(); });
+    }
+}
+
+void Connection::nudgeWatcher() {
+    const uint64_t one = 1;
+    (void)!::write(m_nudge, &one, sizeof one);
+}
+
+// Sleeps on the link's wakeup descriptors while no caller holds the lock,
+// then applies what arrived: the Ksocks' signals follow their mirrors.
+void Connection::watch() {
+    std::vector<pollfd> fds;
+    for (int fd : m_link->wakeFds()) { // fixed for the link's lifetime
+        fds.push_back(pollfd{fd, POLLIN, 0});
+    }
+    fds.push_back(pollfd{m_nudge, POLLIN, 0});
+    for (;;) {
+        if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) {
+            return;
+        }
+        uint64_t drained = 0;
+        (void)!::read(m_nudge, &drained, sizeof drained);
+        std::lock_guard lock(m_mutex);
+        if (m_stopping) {
+            return;
+        }
+        if (!m_broken && (!m_link->acknowledgeWakeup() || !pumpLocked())) {
+            m_broken = true;
+        }
+        settleLocked();
+        if (m_broken) {
+            return; // every fd has been made readable; callers now see the error
+        }
+    }
+}
+
+void Connection::settleLocked() {
+    if (!m_watcher.joinable()) {
+        return;
+    }
+    for (int round = 0; round < 64 && !m_broken; ++round) {
+        auto armed = m_link->armWakeup();
+        if (!armed || (*armed && !pumpLocked())) {
+            m_broken = true;
+        } else if (!*armed) {
+            return;
+        }
+    }
+    if (!m_broken) {
+        nudgeWatcher(); // still busy: let the watcher carry on
+        return;
+    }
+    if (!std::exchange(m_signalledBroken, true)) {
+        // Wake anyone polling a Ksock, so they call in and hear DISCONNECTED.
+        for (auto& [handle, k] : m_ksocks) {
+            if (k.signal) {
+                k.signal->messageQueued();
+            }
+        }
+    }
 }
 
 Result<std::unique_ptr<KsockChannel>> Connection::openKsock(uint32_t bus, bool writable) {
@@ -178,6 +263,7 @@ Result<std::unique_ptr<KsockChannel>> Connection::openKsock(uint32_t bus, bool w
         if (result && result->arg == 0) {
             daemonFd = m_link->takeReceivedFd();
         }
+        settleLocked();
     }
     if (!result || result->arg != 0) {
         forget(handle);
@@ -215,7 +301,9 @@ Result<std::string> Connection::introspect(uint32_t bus, protocol::Introspect wh
 
 Result<Record> Connection::call(Record r) {
     std::lock_guard lock(m_mutex);
-    return callLocked(std::move(r));
+    auto result = callLocked(std::move(r));
+    settleLocked();
+    return result;
 }
 
 Result<Record> Connection::callLocked(Record r) {
@@ -319,6 +407,12 @@ void Connection::apply(const Record& r) {
 
 Result<std::optional<Message>> Connection::nextMessage(uint32_t handle) {
     std::lock_guard lock(m_mutex);
+    auto next = nextMessageLocked(handle);
+    settleLocked();
+    return next;
+}
+
+Result<std::optional<Message>> Connection::nextMessageLocked(uint32_t handle) {
     if (auto pumped = pumpLocked(); !pumped) {
         return fail(pumped.error());
     }

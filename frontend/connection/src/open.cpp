@@ -6,11 +6,35 @@
 #include <unistd.h>
 #include <vector>
 #include <xkbus/frontend/open.hpp>
+#include <xkbus/frontend/poll_signal.hpp>
 #include <xkbus/ring/local/local_transport.hpp>
 #include <xkbus/ring/ring_link.hpp>
 #include <xkbus/socket/socket_link.hpp>
 
 namespace xkbus::frontend {
+
+namespace {
+
+class PollReadiness final : public ReadinessSignal {
+public:
+    explicit PollReadiness(std::unique_ptr<PollSignal> signal) : m_signal(std::move(signal)) {}
+    int fd() const noexcept override { return m_signal->fd(); }
+    void messageQueued() override { m_signal->messageQueued(); }
+    void messageTaken() override { m_signal->messageTaken(); }
+    void setSending(bool blocked) override { m_signal->setSending(blocked); }
+
+private:
+    std::unique_ptr<PollSignal> m_signal;
+};
+
+} // namespace
+
+SignalFactory pollSignals() {
+    return []() -> std::unique_ptr<ReadinessSignal> {
+        auto signal = PollSignal::create();
+        return signal ? std::make_unique<PollReadiness>(std::move(*signal)) : nullptr;
+    };
+}
 
 std::string defaultSocketPath() {
     const char* env = std::getenv("XKBUS_SOCKET");
@@ -40,7 +64,8 @@ Result<std::shared_ptr<Connection>> connectDefault() {
     if (!link) {
         return fail(link.error());
     }
-    return Connection::start(std::move(*link), static_cast<uint32_t>(::getpid()));
+    // dom0 cannot hand a guest descriptors: the library keeps the Ksocks' fds.
+    return Connection::start(std::move(*link), static_cast<uint32_t>(::getpid()), pollSignals());
 }
 
 Result<std::unique_ptr<KsockChannel>> openDefaultKsock(uint32_t bus, bool writable) {

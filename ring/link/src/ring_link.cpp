@@ -37,4 +37,14 @@ Result<void> RingLink::wait(int timeoutMs) {
     return {};
 }
 
+std::vector<int> RingLink::wakeFds() const {
+    std::vector<int> fds;
+    for (int fd : m_connection.pollFds()) {
+        if (fd >= 0) {
+            fds.push_back(fd);
+        }
+    }
+    return fds;
+}
+
 } // namespace xkbus::ring

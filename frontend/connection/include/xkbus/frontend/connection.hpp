@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 #include <xkbus/frontend/ksock_channel.hpp>
 #include <xkbus/protocol/record_link.hpp>
@@ -34,9 +35,16 @@ inline constexpr uint32_t ABSOLUTE_MAX_DATA = DEFAULT_MAX_MESSAGE_SIZE;
 
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
-    // Says HELLO over `link` and returns the connection.
+    // Says HELLO over `link` and returns the connection. With `signals`, a
+    // Ksock whose fd the daemon does not keep (a Xen guest's) gets a signal
+    // from the factory, and a watcher thread applies the daemon's records as
+    // they arrive, so that fd turns readable without the application calling
+    // in first.
     static Result<std::shared_ptr<Connection>> start(std::unique_ptr<protocol::RecordLink> link,
                                                      uint32_t pid, SignalFactory signals = {});
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
 
     Result<std::unique_ptr<KsockChannel>> openKsock(uint32_t bus, bool writable);
     // Bus `bus`'s bindings or stats, as the daemon's JSON text.
@@ -63,8 +71,16 @@ private:
     void apply(const protocol::Record& r);
     Result<void> sendLocked(const protocol::Record& r);
     Result<std::optional<Message>> nextMessage(uint32_t handle);
+    Result<std::optional<Message>> nextMessageLocked(uint32_t handle);
     void markSending(uint32_t handle, bool blocked);
     void forget(uint32_t handle);
+    // Watcher mode: leaves the link armed with nothing unapplied, so the next
+    // record wakes the watcher. Called before every release of m_mutex that
+    // follows link traffic.
+    void settleLocked();
+    void startWatcher();
+    void watch();
+    void nudgeWatcher();
 
     std::mutex m_mutex;
     std::unique_ptr<protocol::RecordLink> m_link;
@@ -75,7 +91,11 @@ private:
     std::optional<protocol::Record> m_result; // the RESULT the current call waits for
     uint32_t m_awaitedCall = 0;
     bool m_broken = false;
+    bool m_signalledBroken = false;
     std::vector<std::byte> m_scratch;
+    std::thread m_watcher;
+    int m_nudge = -1;        // eventfd: wakes the watcher (to settle, or to stop)
+    bool m_stopping = false; // under m_mutex
 };
 
 } // namespace xkbus::frontend

@@ -17,6 +17,10 @@ std::string defaultSocketPath();
 
 // A new connection to the local daemon listening at `path`.
 Result<std::shared_ptr<Connection>> connectLocal(const std::string& path);
+// Ksock fds this library keeps itself (PollSignal), for a daemon that cannot
+// hand over its own: a Xen guest's.
+SignalFactory pollSignals();
+
 // A new connection, chosen as above.
 Result<std::shared_ptr<Connection>> connectDefault();
 

@@ -20,6 +20,9 @@ public:
     Result<size_t> receive(const std::function<void(std::span<const std::byte>)>& deliver) override;
     Result<void> wait(int timeoutMs) override;
     int takeReceivedFd() override { return m_connection.takeDescriptor(); }
+    std::vector<int> wakeFds() const override;
+    Result<void> acknowledgeWakeup() override { return m_connection.onWakeup(); }
+    Result<bool> armWakeup() override { return m_connection.arm(); }
 
 private:
     std::shared_ptr<void> m_attachments; // declared first: destroyed last

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <functional>
 #include <span>
+#include <vector>
 #include <xkbus/common/result.hpp>
 
 namespace xkbus::protocol {
@@ -26,6 +27,13 @@ public:
     // A descriptor that arrived with a record, oldest first, now owned by the
     // caller; -1 if none (or the transport cannot carry descriptors).
     virtual int takeReceivedFd() { return -1; }
+
+    // For a thread that watches the link while nobody calls wait(): the
+    // descriptors to poll, consuming a wakeup, and asking for the next one
+    // (true: records may already be waiting, so receive before sleeping).
+    virtual std::vector<int> wakeFds() const { return {}; }
+    virtual Result<void> acknowledgeWakeup() { return {}; }
+    virtual Result<bool> armWakeup() { return true; }
 };
 
 } // namespace xkbus::protocol
