@@ -348,7 +348,10 @@ void Server::Impl::continueHandshake(int fd) {
     Handshake h = std::move(pending->second);
     handshakes.erase(pending);
     if (!connection) {
-        log->warn("refusing pid {}: {} ({})", h.pid, describe(connection.error()), why);
+        // A connect-and-close is a liveness probe, not an attack.
+        log->log(connection.error() == Errc::DISCONNECTED ? spdlog::level::debug
+                                                          : spdlog::level::warn,
+                 "refusing pid {}: {} ({})", h.pid, describe(connection.error()), why);
         return;
     }
     const PeerInfo info{
