@@ -311,7 +311,7 @@ TEST_F(DaemonTest, StopsCleanlyOnSigterm) {
 
 // Repliers and senders killed at random moments: every request a surviving
 // sender made gets exactly one answer, and the daemon's books balance.
-TEST_F(DaemonTest, RandomKillsNeverLoseOrDuplicateAnAnswer) {
+TEST_F(DaemonTest, RandomKillsOfRepliersAndSendersNeverLoseOrDuplicateAnAnswer) {
     const unsigned seed = std::random_device{}();
     std::printf("random kills seed %u\n", seed);
     std::mt19937 rng(seed);
@@ -342,6 +342,23 @@ TEST_F(DaemonTest, RandomKillsNeverLoseOrDuplicateAnAnswer) {
             }
         });
         ASSERT_TRUE(ready.waitOpen());
+        // A second sender, killed at a random moment too: mid-send, waiting
+        // for answers, or after some arrived. What was owed to it must go.
+        Gate sent;
+        const pid_t doomedSender = spawn([&] {
+            auto k = openDefaultKsock(0, true);
+            if (!k) {
+                return 1;
+            }
+            sent.open();
+            for (;;) {
+                (void)(*k)->send(frontend::textMessage("$.work", "doomed", FLAG_WANT_A_REPLY));
+                if (waitReadable((*k)->fd(), 1)) {
+                    (void)(*k)->nextMessage();
+                }
+            }
+        });
+        ASSERT_TRUE(sent.waitOpen());
         std::set<MsgId> outstanding;
         const int requests = 1 + static_cast<int>(rng() % 5);
         for (int r = 0; r < requests; ++r) {
@@ -349,9 +366,14 @@ TEST_F(DaemonTest, RandomKillsNeverLoseOrDuplicateAnAnswer) {
             ASSERT_TRUE(id);
             outstanding.insert(*id);
         }
+        // Kill both, in a random order, at random moments.
+        const bool senderFirst = rng() % 2 == 0;
         std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
-        ::kill(replier, SIGKILL);
+        ::kill(senderFirst ? doomedSender : replier, SIGKILL);
+        std::this_thread::sleep_for(std::chrono::microseconds(rng() % 1000));
+        ::kill(senderFirst ? replier : doomedSender, SIGKILL);
         reap(replier);
+        reap(doomedSender);
         while (!outstanding.empty()) {
             ASSERT_TRUE(waitReadable(sender->fd())) << "iteration " << i << " seed " << seed;
             auto m = sender->nextMessage().value();
