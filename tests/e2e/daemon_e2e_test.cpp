@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <xkbus/ring/local/local_transport.hpp>
 #include <xkbus/ring/ring_link.hpp>
@@ -287,6 +288,33 @@ TEST_F(DaemonTest, LibraryKeptFdsTurnReadableWithoutTheApplicationCallingIn) {
     guest.reset();
     connection.reset();
     startDaemon(); // for TearDown
+}
+
+TEST_F(DaemonTest, ThousandKsocksInOneProcessThroughTheDaemon) {
+    rlimit lim{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lim), 0);
+    lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, 4096);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &lim), 0);
+    ASSERT_GE(lim.rlim_cur, 1100u) << "descriptor limit too low for 1000 Ksocks";
+    auto sender = openDefaultKsock(0, true).value();
+    std::vector<std::unique_ptr<frontend::KsockChannel>> listeners;
+    for (int i = 0; i < 1000; ++i) {
+        auto k = openDefaultKsock(0, false);
+        ASSERT_TRUE(k) << "Ksock " << i << ": " << describe(k.error());
+        ASSERT_TRUE((*k)->bind("$.All", false));
+        listeners.push_back(std::move(*k));
+    }
+    ASSERT_TRUE(sender->send(frontend::textMessage("$.All", "everyone")));
+    std::vector<pollfd> fds;
+    for (const auto& k : listeners) {
+        fds.push_back(pollfd{k->fd(), POLLIN, 0});
+    }
+    EXPECT_EQ(::poll(fds.data(), fds.size(), 0), 1000) << "all readable when send returned";
+    for (const auto& k : listeners) {
+        auto m = k->nextMessage().value();
+        ASSERT_TRUE(m);
+        EXPECT_EQ(frontend::dataText(*m), "everyone");
+    }
 }
 
 TEST_F(DaemonTest, DaemonDeathIsAClearErrorAndClientsReconnect) {
