@@ -75,6 +75,35 @@ UniqueFd duplicate(int fd) noexcept {
     return UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
 }
 
+// One recvmsg (without waiting): the bytes into `buffer`, every descriptor
+// that came with them into `fds`, owned. Returns what recvmsg returned.
+ssize_t receiveWithFds(int socketFd, void* buffer, size_t length, std::vector<UniqueFd>& fds,
+                       bool& truncated) {
+    iovec io{buffer, length};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * MAX_FDS)] = {};
+    msghdr msg{};
+    msg.msg_iov = &io;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = 0;
+    do {
+        n = ::recvmsg(socketFd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+            continue;
+        }
+        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
+            int fd = -1;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            fds.emplace_back(fd);
+        }
+    }
+    truncated = n >= 0 && (msg.msg_flags & MSG_CTRUNC) != 0;
+    return n;
+}
+
 class MemfdMapping final : public Mapping {
 public:
     MemfdMapping(void* address, size_t length) noexcept : m_address(address), m_length(length) {}
@@ -248,30 +277,14 @@ private:
     // One DESCRIPTOR_TOKEN byte with exactly one descriptor, or anything else.
     ssize_t receiveOne(UniqueFd& received) {
         char byte = 0;
-        iovec io{&byte, 1};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * MAX_FDS)] = {};
-        msghdr msg{};
-        msg.msg_iov = &io;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        const ssize_t n = ::recvmsg(m_socket.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        size_t count = 0;
-        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
-                continue;
-            }
-            for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i, ++count) {
-                int fd = -1;
-                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-                UniqueFd owned(fd); // extra ones close here
-                if (count == 0) {
-                    received = std::move(owned);
-                }
-            }
+        std::vector<UniqueFd> fds; // extra ones close when it goes
+        bool truncated = false;
+        const ssize_t n = receiveWithFds(m_socket.get(), &byte, 1, fds, truncated);
+        const size_t count = fds.size();
+        if (count > 0) {
+            received = std::move(fds.front());
         }
-        const bool wellFormed =
-            n == 1 && byte == DESCRIPTOR_TOKEN && count == 1 && (msg.msg_flags & MSG_CTRUNC) == 0;
+        const bool wellFormed = n == 1 && byte == DESCRIPTOR_TOKEN && count == 1 && !truncated;
         if (n == 1 && !wellFormed) {
             received.reset();
             return 0; // counts as a broken peer
@@ -333,34 +346,15 @@ bool isSealedMemfd(int fd) {
 Result<Handshake> receiveHandshake(int socketFd, std::vector<UniqueFd>& fds,
                                    std::string_view* why) {
     Handshake hello{};
-    iovec io{&hello, sizeof hello};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * MAX_FDS)] = {};
-    msghdr msg{};
-    msg.msg_iov = &io;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n = 0;
-    do {
-        n = ::recvmsg(socketFd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
+    bool truncated = false;
+    const ssize_t n = receiveWithFds(socketFd, &hello, sizeof hello, fds, truncated);
     if (n < 0) {
         return errno == EAGAIN ? fail(Errc::TRY_AGAIN) : failErrno();
-    }
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < count; ++i) {
-                int fd = -1;
-                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-                fds.emplace_back(fd);
-            }
-        }
     }
     if (n == 0) {
         return refuse(why, "frontend closed the socket before the handshake", Errc::DISCONNECTED);
     }
-    if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+    if (truncated) {
         return refuse(why, "handshake carried too many descriptors");
     }
     if (n != sizeof hello || hello.magic != HANDSHAKE_MAGIC || hello.reserved != 0) {
