@@ -27,6 +27,15 @@ private:
     std::unique_ptr<PollSignal> m_signal;
 };
 
+// No grant budget on one host: rings big enough that a 64 KiB message
+// crosses in one piece (a guest keeps the 4 KiB default, docs/ring.md).
+ring::FrontendOptions localRingOptions() {
+    ring::FrontendOptions options;
+    options.toBackendOrder = 16;
+    options.toFrontendOrder = 16;
+    return options;
+}
+
 } // namespace
 
 SignalFactory pollSignals() {
@@ -48,7 +57,7 @@ Result<std::shared_ptr<Connection>> connectLocal(const std::string& path) {
     }
     // The ring keeps its own duplicate of the socket: it watches it for the
     // daemon's death and takes the Ksocks' fds from it.
-    auto ring = ring::local::connectFrontend(socket->get());
+    auto ring = ring::local::connectFrontend(socket->get(), localRingOptions());
     if (!ring) {
         return fail(ring.error());
     }
