@@ -98,7 +98,7 @@ Result<void> Endpoint::checkPeer() {
     return {};
 }
 
-Result<void> Endpoint::streamOut(std::span<const std::byte> bytes, size_t& sent) {
+Result<void> Endpoint::streamOut(std::span<const std::byte> bytes, size_t& sent, bool publish) {
     auto space = m_producer.freeSpace();
     if (!space) {
         return breakWith("consumer index is behind the ring or ahead of the producer");
@@ -106,7 +106,9 @@ Result<void> Endpoint::streamOut(std::span<const std::byte> bytes, size_t& sent)
     const size_t now = std::min<size_t>(*space, bytes.size() - sent);
     m_producer.stage(bytes.subspan(sent, now));
     sent += now;
-    m_kick = m_producer.publish() || m_kick;
+    if (publish) {
+        m_kick = m_producer.publish() || m_kick;
+    }
     return {};
 }
 
@@ -126,8 +128,11 @@ Result<void> Endpoint::trySend(std::span<const std::byte> record) {
     const auto length = static_cast<uint32_t>(record.size());
     std::byte header[HEADER_BYTES];
     std::memcpy(header, &length, HEADER_BYTES); // little-endian, checked in layout.cpp
+    // Header and body become visible together: one publish (one full
+    // barrier, at most one kick) per record that fits, and the consumer
+    // never wakes for a header alone.
     size_t headerSent = 0;
-    if (auto r = streamOut(header, headerSent); !r) {
+    if (auto r = streamOut(header, headerSent, false); !r) {
         return r;
     }
     size_t bodySent = 0;
@@ -135,6 +140,8 @@ Result<void> Endpoint::trySend(std::span<const std::byte> record) {
         if (auto r = streamOut(record, bodySent); !r) {
             return r;
         }
+    } else {
+        m_kick = m_producer.publish() || m_kick;
     }
     if (headerSent < HEADER_BYTES || bodySent < record.size()) {
         // Keep the rest privately: the caller's buffer need not outlive this call.

@@ -79,7 +79,7 @@ private:
     Endpoint(RingMemory memory, const Layout& layout, Role role, uint32_t maxRecordBytes);
     tl::unexpected<Errc> breakWith(std::string_view reason) noexcept;
     Result<void> checkPeer();
-    Result<void> streamOut(std::span<const std::byte> bytes, size_t& sent);
+    Result<void> streamOut(std::span<const std::byte> bytes, size_t& sent, bool publish = true);
 
     Layout m_layout; // private copy: the peer cannot resize our rings
     Role m_role = Role::FRONTEND;
