@@ -6,6 +6,12 @@
 #include <cerrno>
 #include <string_view>
 
+// <netdb.h> defines TRY_AGAIN (an h_errno value nothing here uses) as a macro,
+// which would turn Errc::TRY_AGAIN into a number.
+#ifdef TRY_AGAIN
+#undef TRY_AGAIN
+#endif
+
 namespace xkbus {
 
 enum class Errc : int {

@@ -1,0 +1,38 @@
+// A Limpet's BusPort over a real Ksock (frontend::KsockChannel).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <xkbus/frontend/ksock_channel.hpp>
+#include <xkbus/limpet/limpet.hpp>
+
+namespace xkbus::limpet {
+
+Msg fromChannel(frontend::Message m);
+frontend::Message toChannel(const Msg& m);
+
+class ChannelPort final : public BusPort {
+public:
+    explicit ChannelPort(std::unique_ptr<frontend::KsockChannel> channel);
+    int fd() const noexcept { return m_channel->fd(); }
+    // The next message on the Ksock, if any.
+    Result<std::optional<Msg>> next();
+
+    KsockId id() const override { return m_channel->id(); }
+    Result<void> bind(const std::string& name, bool replier) override;
+    Result<void> unbind(const std::string& name, bool replier) override;
+    Result<KsockId> findReplier(const std::string& name) override;
+    Result<MsgId> send(const Msg& msg) override;
+    Result<void> onlyOnce() override;
+    Result<void> reportReplierBinds() override;
+    Result<void> setMaxMessages(uint32_t n) override;
+
+private:
+    std::unique_ptr<frontend::KsockChannel> m_channel;
+};
+
+// Opens a writable Ksock on `bus` of the daemon at `socketPath` (its
+// trusted socket, so that the Limpet's statuses keep SYNTHETIC).
+Result<std::unique_ptr<ChannelPort>> openPort(const std::string& socketPath, uint32_t bus);
+
+} // namespace xkbus::limpet

@@ -1,0 +1,45 @@
+// The Limpet's I/O: thin loops around the pure Limpet state machine.
+#pragma once
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <xkbus/limpet/limpet.hpp>
+#include <xkbus/limpet/stream.hpp>
+
+namespace xkbus::limpet {
+
+struct BusEnd {
+    std::string socketPath; // the daemon's trusted (Limpet) socket
+    uint32_t bus = 0;
+    Config config; // networkId at least
+};
+
+// Keeps running while it returns true (checked at least every 100 ms).
+using KeepGoing = std::function<bool()>;
+
+// Joins two buses from one process: one Ksock on each, the link a pair of
+// in-memory queues. Returns when keepGoing() says stop (success) or on a
+// fatal error (its text in `error`).
+Result<void> runLocal(const BusEnd& x, const BusEnd& y, const KeepGoing& keepGoing,
+                      std::string& error);
+
+struct NetOptions {
+    BusEnd end;
+    bool listen = false; // listen (else connect)
+    std::string address; // "unix:/path" or "tcp:host:port"
+    bool tls = true;     // false only for tests over a Unix socket
+    TlsFiles tlsFiles;
+    std::chrono::milliseconds heartbeat{1000};
+    std::chrono::milliseconds deadAfter{3000}; // no frame for this long: dead peer
+    std::chrono::milliseconds retry{500};      // connector: wait between attempts
+    size_t maxOutBytes = 8u << 20;             // link send buffer limit
+};
+
+// One side of a network pair. Reconnects (connector) or accepts again
+// (listener) whenever the link drops.
+Result<void> runNet(const NetOptions& options, const KeepGoing& keepGoing, std::string& error);
+
+} // namespace xkbus::limpet

@@ -1,0 +1,136 @@
+// One side of a Limpet pair: the KBUS Limpet rules (reference §5) as a pure,
+// deterministic state machine. It talks to its bus through a BusPort and to
+// the other side through a LinkSink; drivers (local_driver, net_driver) do
+// the I/O. docs/limpet.md explains every rule and what it fixes.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+#include <xkbus/limpet/wire.hpp>
+
+namespace xkbus::limpet {
+
+// What a Limpet needs from its Ksock on the bus. The real one wraps a
+// frontend::KsockChannel; tests wrap a core::Bus.
+class BusPort {
+public:
+    virtual ~BusPort() = default;
+    virtual KsockId id() const = 0;
+    virtual Result<void> bind(const std::string& name, bool replier) = 0;
+    virtual Result<void> unbind(const std::string& name, bool replier) = 0;
+    virtual Result<KsockId> findReplier(const std::string& name) = 0;
+    virtual Result<MsgId> send(const Msg& msg) = 0;
+    virtual Result<void> onlyOnce() = 0;           // MSGONLYONCE(1)
+    virtual Result<void> reportReplierBinds() = 0; // REPORTREPLIERBINDS(1)
+    virtual Result<void> setMaxMessages(uint32_t n) = 0;
+};
+
+// Where a Limpet's frames for the other side go.
+class LinkSink {
+public:
+    virtual ~LinkSink() = default;
+    virtual void send(const Frame& frame) = 0;
+};
+
+struct Config {
+    uint32_t networkId = 0;      // non-zero, unique among all Limpets joined
+    std::string filter = "$.*";  // the names that cross (a bind name)
+    uint32_t maxMessages = 1000; // MAXMSGS of the Limpet's Ksock
+    size_t maxInFlight = 1000;   // requests forwarded and not yet answered
+    size_t maxProxies = 16384;   // proxy replier bindings held for the other side
+    size_t dedupWindow = 4096;   // ids remembered to refuse a message seen twice
+    uint32_t heartbeatMs = 1000; // sent in HELLO
+};
+
+inline constexpr std::string_view NAME_PROBE = "$.KBUS.Limpet.Probe";
+inline constexpr std::string_view NAME_NOT_SAME_KSOCK = "$.KBUS.Replier.NotSameKsock";
+inline constexpr std::string_view REMOTE_ERROR_PREFIX = "$.KBUS.RemoteError.";
+// Serials of the Limpet's own probes: apart from the bus's serials.
+inline constexpr uint32_t PROBE_SERIAL_BASE = 0x80000000u;
+
+struct LimpetStats {
+    uint64_t toLink = 0;      // messages sent to the other side
+    uint64_t toBus = 0;       // messages sent on the bus
+    uint64_t statuses = 0;    // status replies this Limpet made
+    uint64_t dropped = 0;     // messages not forwarded (echoes, listener copies, ...)
+    size_t inFlight = 0;      // requests awaiting the far side's reply
+    size_t injected = 0;      // requests sent on the bus for the far side
+    size_t proxies = 0;       // proxy replier bindings
+    size_t localRepliers = 0; // repliers on this bus announced to the far side
+};
+
+class Limpet {
+public:
+    Limpet(Config config, BusPort& bus, LinkSink& link);
+
+    // MSGONLYONCE, the listener bindings, REPORTREPLIERBINDS: the bus then
+    // reports every replier already bound.
+    Result<void> start();
+    // The link is up and the other side said HELLO. ID_CLASH-type errors are
+    // PERMISSION_DENIED (the caller sends the GOODBYE from goodbye()).
+    Result<void> linkUp(const Hello& peer);
+    // The link is gone: every request forwarded over it gets GoneAway, and
+    // the proxy bindings are withdrawn.
+    void linkDown();
+    bool isLinkUp() const noexcept { return m_up; }
+
+    // A message read from the bus.
+    void fromBus(const Msg& msg);
+    // A frame from the other side, after HELLO. PROTOCOL_VIOLATION: drop the link.
+    Result<void> fromLink(const Frame& frame);
+
+    Hello hello() const { return Hello{WIRE_VERSION, m_config.networkId, m_config.heartbeatMs}; }
+    // Set once a cycle was found (or the other side found one): the Limpet
+    // must stop. The text says why.
+    const std::string& fatalError() const noexcept { return m_fatal; }
+    // The GOODBYE to send before closing, after an error.
+    Goodbye goodbye() const { return m_bye; }
+    LimpetStats stats() const;
+
+private:
+    struct Pending {
+        MsgId localId; // the request's id as read from the bus
+        uint32_t from = 0;
+    };
+
+    void bindEventFromBus(const Msg& msg);
+    void replyFromBus(const Msg& msg);
+    void requestFromBus(Msg msg);
+    void forward(Msg msg);
+    void bindFromLink(const BindNotice& b);
+    void msgFromLink(Msg msg);
+    void replyFromLink(Msg msg);
+    void requestFromLink(Msg msg);
+    void announcementFromLink(Msg msg);
+    void statusToLink(const Msg& request, std::string_view name);
+    void statusToBus(const Pending& p, std::string_view name);
+    bool covered(std::string_view bindName) const;
+    bool checkLoop(const Msg& msg, const char* where);
+    void cycle(const std::string& why);
+    void sendProbe();
+
+    Config m_config;
+    BusPort& m_bus;
+    LinkSink& m_link;
+    bool m_up = false;
+    uint32_t m_peerId = 0;
+    uint32_t m_nextSerial = 1;
+    std::map<std::string, KsockId> m_localRepliers; // name -> binder, never ourselves
+    std::set<std::string> m_proxies;                // bound for the other side
+    std::map<MsgId, Pending> m_pending;             // forwarded id -> original
+    std::set<MsgId> m_injected;                     // requests we sent for the far side
+    std::set<MsgId> m_seen;                         // dedup window
+    std::deque<MsgId> m_seenOrder;
+    std::string m_fatal;
+    Goodbye m_bye;
+    LimpetStats m_stats;
+};
+
+// "$.KBUS.RemoteError.<errno>", the status for a request the far bus refused.
+std::string remoteErrorName(Errc e);
+
+} // namespace xkbus::limpet

@@ -1,0 +1,92 @@
+// xkbus-limpet: joins two KBUS buses (docs/limpet.md).
+//   xkbus-limpet local   --x-socket S --x-bus N --x-id ID --y-socket S --y-bus N --y-id ID
+//   xkbus-limpet listen  --socket S --bus N --id ID --address tcp:HOST:PORT --cert C --key K --ca A
+//   xkbus-limpet connect (the same options)
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <xkbus/limpet/drivers.hpp>
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+
+void onSignal(int) {
+    g_stop = 1;
+}
+
+void addEnd(CLI::App* cmd, xkbus::limpet::BusEnd& end, const std::string& prefix) {
+    cmd->add_option("--" + prefix + "socket", end.socketPath,
+                    "the daemon's trusted socket (xkbusd --trusted-socket)")
+        ->required();
+    cmd->add_option("--" + prefix + "bus", end.bus, "bus index")->default_val(0);
+    cmd->add_option("--" + prefix + "id", end.config.networkId,
+                    "this Limpet's network id (non-zero, unique)")
+        ->required()
+        ->check(CLI::Range(1u, 0xFFFFFFFFu));
+    cmd->add_option("--" + prefix + "filter", end.config.filter, "names that cross")
+        ->default_val("$.*");
+}
+
+void addNet(CLI::App* cmd, xkbus::limpet::NetOptions& o) {
+    addEnd(cmd, o.end, "");
+    cmd->add_option("--address", o.address, "unix:PATH or tcp:HOST:PORT")->required();
+    cmd->add_flag("!--plain", o.tls, "no TLS (tests over a Unix socket only)");
+    cmd->add_option("--cert", o.tlsFiles.cert, "this Limpet's certificate (PEM)");
+    cmd->add_option("--key", o.tlsFiles.key, "its private key (PEM)");
+    cmd->add_option("--ca", o.tlsFiles.ca, "CA certificate the peer's must chain to (PEM)");
+    cmd->add_option("--peer-name", o.tlsFiles.peerName, "name the peer's certificate must carry");
+    auto* hb = cmd->add_option_function<uint32_t>(
+        "--heartbeat-ms", [&o](uint32_t ms) { o.heartbeat = std::chrono::milliseconds(ms); },
+        "heartbeat interval");
+    hb->check(CLI::Range(xkbus::limpet::MIN_HEARTBEAT_MS, xkbus::limpet::MAX_HEARTBEAT_MS));
+    cmd->add_option_function<uint32_t>(
+        "--dead-after-ms", [&o](uint32_t ms) { o.deadAfter = std::chrono::milliseconds(ms); },
+        "silence after which the peer counts as dead");
+    cmd->add_option_function<uint32_t>(
+        "--retry-ms", [&o](uint32_t ms) { o.retry = std::chrono::milliseconds(ms); },
+        "wait between connection attempts");
+}
+
+int finish(const xkbus::Result<void>& ok, const std::string& error) {
+    if (ok) {
+        return 0;
+    }
+    std::fprintf(stderr, "xkbus-limpet: %s (%s)\n", error.c_str(),
+                 std::string(xkbus::describe(ok.error())).c_str());
+    return ok.error() == xkbus::Errc::PROTOCOL_VIOLATION ? 3 : 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"xkbus-limpet: joins two KBUS buses, locally or over a TLS link"};
+    app.require_subcommand(1);
+    xkbus::limpet::BusEnd x;
+    xkbus::limpet::BusEnd y;
+    auto* local = app.add_subcommand("local", "join two buses this process can reach");
+    addEnd(local, x, "x-");
+    addEnd(local, y, "y-");
+    xkbus::limpet::NetOptions net;
+    auto* listen = app.add_subcommand("listen", "one side of a network pair: wait for the peer");
+    auto* connect = app.add_subcommand("connect", "one side of a network pair: reach the peer");
+    addNet(listen, net);
+    addNet(connect, net);
+    CLI11_PARSE(app, argc, argv);
+
+    std::signal(SIGTERM, onSignal);
+    std::signal(SIGINT, onSignal);
+    std::signal(SIGPIPE, SIG_IGN);
+    const auto keepGoing = [] { return g_stop == 0; };
+    std::string error;
+    if (local->parsed()) {
+        return finish(xkbus::limpet::runLocal(x, y, keepGoing, error), error);
+    }
+    net.listen = listen->parsed();
+    if (net.tls &&
+        (net.tlsFiles.cert.empty() || net.tlsFiles.key.empty() || net.tlsFiles.ca.empty())) {
+        std::fprintf(stderr, "xkbus-limpet: --cert, --key and --ca are required (or --plain)\n");
+        return 2;
+    }
+    return finish(xkbus::limpet::runNet(net, keepGoing, error), error);
+}

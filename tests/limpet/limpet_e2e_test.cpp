@@ -1,0 +1,527 @@
+// Limpets between real daemons: the xkbus-limpet binary joining buses of one
+// xkbusd, of two over TLS on loopback, and four in a chain; and what happens
+// when Limpets, repliers or links die, or the far side is hostile.
+#include <arpa/inet.h>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <xkbus/frontend/open.hpp>
+#include <xkbus/ksock.hpp>
+#include <xkbus/limpet/wire.hpp>
+#include <xkbus/socket/socket_link.hpp>
+
+namespace xkbus::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Certificates for the TLS links, made once with the openssl command: a CA,
+// two Limpets it signed, and an impostor signed by another CA.
+class Certificates {
+public:
+    static const Certificates& get() {
+        static Certificates certs;
+        return certs;
+    }
+    std::string dir;
+
+private:
+    Certificates() {
+        char tmp[] = "/tmp/xkbus-limpet-certs-XXXXXX";
+        dir = ::mkdtemp(tmp);
+        run("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+            "-subj /CN=xkbus-test-ca -keyout ca.key -out ca.crt");
+        run("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+            "-subj /CN=rogue-ca -keyout rogue-ca.key -out rogue-ca.crt");
+        leaf("limpet-a", "ca");
+        leaf("limpet-b", "ca");
+        leaf("impostor", "rogue-ca");
+    }
+    void leaf(const std::string& name, const std::string& ca) {
+        run("req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + name +
+            " -addext subjectAltName=DNS:" + name + " -keyout " + name + ".key -out " + name +
+            ".csr");
+        run("x509 -req -days 2 -copy_extensions copy -in " + name + ".csr -CA " + ca +
+            ".crt -CAkey " + ca + ".key -CAcreateserial -out " + name + ".crt");
+    }
+    void run(const std::string& args) const {
+        const std::string cmd = "cd " + dir + " && openssl " + args + " >/dev/null 2>&1";
+        if (std::system(cmd.c_str()) != 0) {
+            ADD_FAILURE() << "failed: " << cmd;
+        }
+    }
+};
+
+frontend::Message requestFor(std::string_view name) {
+    frontend::Message m;
+    m.header.flags = FLAG_WANT_A_REPLY;
+    m.name = name;
+    return m;
+}
+
+// A process this test started; killed and reaped when the test ends.
+struct Child {
+    pid_t pid = 0;
+};
+
+class LimpetE2E : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char dir[] = "/tmp/xkbus-limpet-XXXXXX";
+        ASSERT_NE(::mkdtemp(dir), nullptr);
+        m_dir = dir;
+    }
+
+    void TearDown() override {
+        for (auto it = m_children.rbegin(); it != m_children.rend(); ++it) {
+            stop(*it, SIGKILL);
+        }
+        for (auto& d : m_daemons) {
+            stop(d, SIGTERM);
+        }
+        std::filesystem::remove_all(m_dir);
+    }
+
+    std::string socketOf(int daemon) const { return m_dir + "/d" + std::to_string(daemon); }
+    std::string trustedOf(int daemon) const { return socketOf(daemon) + ".limpet"; }
+    std::string cert(const std::string& file) const { return Certificates::get().dir + "/" + file; }
+
+    void startDaemons(int count) {
+        for (int d = 0; d < count; ++d) {
+            const std::string s = socketOf(d);
+            const std::string t = trustedOf(d);
+            m_daemons.push_back(startProcess(
+                {XKBUSD_PATH, "--socket", s, "--trusted-socket", t, "--buses", "2", "--log-level",
+                 std::getenv("XKBUS_TEST_LOG") ? std::getenv("XKBUS_TEST_LOG") : "warn"}));
+            ASSERT_TRUE(waitForSocket(s) && waitForSocket(t)) << "xkbusd " << d;
+        }
+    }
+
+    static bool waitForSocket(const std::string& path) {
+        for (int i = 0; i < 1000; ++i) {
+            if (socket::connectUnix(path)) {
+                return true;
+            }
+            std::this_thread::sleep_for(5ms);
+        }
+        return false;
+    }
+
+    Child& startProcess(const std::vector<std::string>& argv) {
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            std::vector<char*> args;
+            for (const auto& a : argv) {
+                args.push_back(const_cast<char*>(a.c_str()));
+            }
+            args.push_back(nullptr);
+            ::execv(args[0], args.data());
+            ::_exit(127);
+        }
+        m_children.push_back(Child{pid});
+        return m_children.back();
+    }
+
+    // Fast heartbeats so that dead links show within a second.
+    static std::vector<std::string> timing() {
+        return {"--heartbeat-ms", "100", "--dead-after-ms", "600", "--retry-ms", "100"};
+    }
+
+    Child& limpetLocal(int dx, uint32_t bx, uint32_t idx, int dy, uint32_t by, uint32_t idy) {
+        return startProcess({LIMPET_PATH, "local", "--x-socket", trustedOf(dx), "--x-bus",
+                             std::to_string(bx), "--x-id", std::to_string(idx), "--y-socket",
+                             trustedOf(dy), "--y-bus", std::to_string(by), "--y-id",
+                             std::to_string(idy)});
+    }
+
+    // One side of a TLS pair on 127.0.0.1:port; `me` names its certificate.
+    Child& limpetTls(const std::string& mode, int daemon, uint32_t id, uint16_t port,
+                     const std::string& me, const std::string& peer) {
+        std::vector<std::string> argv{LIMPET_PATH,   mode,
+                                      "--socket",    trustedOf(daemon),
+                                      "--id",        std::to_string(id),
+                                      "--address",   "tcp:127.0.0.1:" + std::to_string(port),
+                                      "--cert",      cert(me + ".crt"),
+                                      "--key",       cert(me + ".key"),
+                                      "--ca",        cert("ca.crt"),
+                                      "--peer-name", peer};
+        for (auto& t : timing()) {
+            argv.push_back(t);
+        }
+        return startProcess(argv);
+    }
+
+    // One side of a plain pair over a Unix socket (allowed for tests only).
+    Child& limpetPlain(const std::string& mode, int daemon, uint32_t id, const std::string& path) {
+        std::vector<std::string> argv{LIMPET_PATH,       mode,           "--socket",
+                                      trustedOf(daemon), "--id",         std::to_string(id),
+                                      "--address",       "unix:" + path, "--plain"};
+        for (auto& t : timing()) {
+            argv.push_back(t);
+        }
+        return startProcess(argv);
+    }
+
+    static uint16_t freePort() {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+        ::close(fd);
+        return ntohs(a.sin_port);
+    }
+
+    Ksock open(int daemon, uint32_t bus) {
+        auto connection = frontend::connectLocal(socketOf(daemon));
+        EXPECT_TRUE(connection) << "daemon " << daemon;
+        auto channel = (*connection)->openKsock(bus, true);
+        EXPECT_TRUE(channel);
+        return Ksock(std::move(*channel));
+    }
+
+    // A replier in its own process: answers "echo:<data>", or with `hold` > 0
+    // reads that many requests, never answers, and then stops reading.
+    // Says on a pipe once it is bound, and as it reads each held request.
+    Child& replier(int daemon, uint32_t bus, const std::string& name, int hold = 0) {
+        int ready[2];
+        EXPECT_EQ(::pipe(ready), 0);
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            ::close(ready[0]);
+            Ksock k = open(daemon, bus);
+            if (!k.serve(name)) {
+                ::_exit(1);
+            }
+            (void)!::write(ready[1], "r", 1);
+            for (;;) {
+                auto m = k.receive(-1ms);
+                if (!m) {
+                    ::_exit(2);
+                }
+                if (m->wantsYouToReply() && hold == 0) {
+                    (void)k.reply(*m, "echo:" + std::string(m->text()));
+                } else if (m->wantsYouToReply()) {
+                    (void)!::write(ready[1], "h", 1);
+                    if (--hold == 0) {
+                        ::pause(); // what comes next stays queued
+                    }
+                }
+            }
+        }
+        ::close(ready[1]);
+        m_children.push_back(Child{pid});
+        m_replierPipe = ready[0];
+        char c = 0;
+        pollfd p{ready[0], POLLIN, 0};
+        EXPECT_TRUE(::poll(&p, 1, 10000) == 1 && ::read(ready[0], &c, 1) == 1 && c == 'r');
+        return m_children.back();
+    }
+
+    // The held replier read a request.
+    bool replierHolds() const {
+        pollfd p{m_replierPipe, POLLIN, 0};
+        char c = 0;
+        return ::poll(&p, 1, 10000) == 1 && ::read(m_replierPipe, &c, 1) == 1 && c == 'h';
+    }
+
+    // Waits until a request for `name` would reach a replier (or, with
+    // `present` false, until none would).
+    static bool waitForReplier(Ksock& k, std::string_view name, bool present = true,
+                               std::chrono::milliseconds timeout = 10s) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto r = k.channel().findReplier(name);
+            if (r && (*r != 0) == present) {
+                return true;
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        return false;
+    }
+
+    static void stop(Child& c, int sig) {
+        if (c.pid <= 0) {
+            return; // never kill(0) or kill(-1)
+        }
+        ::kill(c.pid, sig);
+        ::waitpid(c.pid, nullptr, 0);
+        c.pid = 0;
+    }
+
+    // Request and reply, a stateful request, and an announcement to a
+    // wildcard listener, from `sender` to the replier and `listener` far away.
+    static void exerciseAcross(Ksock& sender, Ksock& listener) {
+        ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));
+        auto reply = sender.request("$.Svc.Echo", "hello", 10s);
+        ASSERT_TRUE(reply) << describe(reply.error());
+        EXPECT_FALSE(reply->isStatus()) << reply->name;
+        EXPECT_EQ(reply->text(), "echo:hello");
+
+        frontend::Message stateful;
+        stateful.header.flags = FLAG_WANT_A_REPLY;
+        stateful.header.to = reply->header.from;
+        stateful.header.finalTo = reply->header.origFrom;
+        stateful.name = "$.Svc.Echo";
+        const std::string_view again = "again";
+        stateful.data.assign(reinterpret_cast<const std::byte*>(again.data()),
+                             reinterpret_cast<const std::byte*>(again.data() + again.size()));
+        auto id = sender.send(stateful);
+        ASSERT_TRUE(id) << describe(id.error());
+        auto second = sender.receive(10s);
+        ASSERT_TRUE(second);
+        EXPECT_EQ(second->header.inReplyTo, *id);
+        EXPECT_EQ(second->text(), "echo:again");
+
+        ASSERT_TRUE(sender.announce("$.News.Today", "sunny"));
+        auto news = listener.receive(10s);
+        ASSERT_TRUE(news);
+        EXPECT_EQ(news->name, "$.News.Today");
+        EXPECT_EQ(news->text(), "sunny");
+        EXPECT_FALSE(listener.receive(200ms)) << "exactly one copy";
+    }
+
+    std::string m_dir;
+    std::deque<Child> m_daemons; // a deque: references to its elements stay valid
+    std::deque<Child> m_children;
+    int m_replierPipe = -1;
+};
+
+TEST_F(LimpetE2E, TwoBusesOfOneDaemonJoinedInOneProcess) {
+    startDaemons(1);
+    replier(0, 1, "$.Svc.*"); // a wildcard replier, before the Limpet starts
+    limpetLocal(0, 0, 1, 0, 1, 2);
+    Ksock listener = open(0, 1);
+    ASSERT_TRUE(listener.listen("$.News.%"));
+    Ksock sender = open(0, 0);
+    exerciseAcross(sender, listener);
+}
+
+TEST_F(LimpetE2E, TwoDaemonsJoinedOverTlsOnLoopback) {
+    startDaemons(2);
+    const uint16_t port = freePort();
+    limpetTls("listen", 1, 2, port, "limpet-b", "limpet-a");
+    limpetTls("connect", 0, 1, port, "limpet-a", "limpet-b");
+    replier(1, 0, "$.Svc.Echo");
+    Ksock listener = open(1, 0);
+    ASSERT_TRUE(listener.listen("$.News.*"));
+    Ksock sender = open(0, 0);
+    exerciseAcross(sender, listener);
+}
+
+TEST_F(LimpetE2E, AChainOfFourBusesOverEveryKindOfLink) {
+    startDaemons(4);
+    const uint16_t port = freePort();
+    limpetLocal(0, 0, 1, 1, 0, 2);
+    limpetTls("listen", 2, 4, port, "limpet-b", "limpet-a");
+    limpetTls("connect", 1, 3, port, "limpet-a", "limpet-b");
+    limpetPlain("listen", 3, 6, m_dir + "/link23");
+    limpetPlain("connect", 2, 5, m_dir + "/link23");
+    replier(3, 0, "$.Svc.Echo");
+    Ksock listener = open(3, 0);
+    ASSERT_TRUE(listener.listen("$.News.*"));
+    Ksock middle = open(2, 0);
+    ASSERT_TRUE(middle.listen("$.News.*"));
+    Ksock sender = open(0, 0);
+    exerciseAcross(sender, listener);
+    auto seen = middle.receive(5s);
+    ASSERT_TRUE(seen);
+    EXPECT_EQ(seen->text(), "sunny");
+    EXPECT_FALSE(middle.receive(200ms)) << "one copy on the middle bus too";
+}
+
+TEST_F(LimpetE2E, ALimpetKilledMidRequestLeavesExactlyOneStatus) {
+    startDaemons(2);
+    replier(1, 0, "$.Svc.Echo", 2);
+    Child& near = limpetPlain("listen", 0, 1, m_dir + "/link");
+    Child& far = limpetPlain("connect", 1, 2, m_dir + "/link");
+    Ksock sender = open(0, 0);
+    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));
+
+    ASSERT_TRUE(sender.send(requestFor("$.Svc.Echo")));
+    ASSERT_TRUE(replierHolds());
+    stop(far, SIGKILL); // the far Limpet: the link drops under the request
+    auto status = sender.receive(5s);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(status->isStatus());
+    EXPECT_EQ(status->name, NAME_REPLIER_GONE_AWAY);
+    EXPECT_TRUE(waitForReplier(sender, "$.Svc.Echo", false)) << "proxy withdrawn";
+
+    Child& again = limpetPlain("connect", 1, 2, m_dir + "/link");
+    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));
+    ASSERT_TRUE(sender.send(requestFor("$.Svc.Echo")));
+    ASSERT_TRUE(replierHolds());
+    stop(near, SIGKILL); // now the near one, which holds the request on our bus
+    status = sender.receive(5s);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(status->isStatus());
+    EXPECT_FALSE(sender.receive(500ms)) << "exactly one answer per request";
+    (void)again;
+}
+
+TEST_F(LimpetE2E, AReplierKilledOnTheFarBusAnswersAcross) {
+    startDaemons(2);
+    Child& held = replier(1, 0, "$.Svc.Echo", 1);
+    limpetPlain("listen", 0, 1, m_dir + "/link");
+    limpetPlain("connect", 1, 2, m_dir + "/link");
+    Ksock sender = open(0, 0);
+    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));
+    const auto request = requestFor("$.Svc.Echo");
+    ASSERT_TRUE(sender.send(request));
+    ASSERT_TRUE(replierHolds());
+    ASSERT_TRUE(sender.send(request)); // this one stays queued
+    std::this_thread::sleep_for(200ms);
+    stop(held, SIGKILL);
+    std::multiset<std::string> names;
+    for (int i = 0; i < 2; ++i) {
+        auto status = sender.receive(5s);
+        ASSERT_TRUE(status);
+        EXPECT_TRUE(status->isStatus());
+        names.insert(status->name);
+    }
+    EXPECT_EQ(names, (std::multiset<std::string>{std::string(NAME_REPLIER_GONE_AWAY),
+                                                 std::string(NAME_REPLIER_IGNORED)}));
+    EXPECT_FALSE(sender.receive(300ms));
+}
+
+TEST_F(LimpetE2E, ASilentPeerIsDeclaredDeadAndTheLinkComesBack) {
+    startDaemons(2);
+    replier(1, 0, "$.Svc.Echo");
+    limpetPlain("listen", 0, 1, m_dir + "/link");
+    Child& far = limpetPlain("connect", 1, 2, m_dir + "/link");
+    Ksock sender = open(0, 0);
+    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));
+    ::kill(far.pid, SIGSTOP); // alive, but silent: only heartbeats can tell
+    ASSERT_TRUE(sender.send(requestFor("$.Svc.Echo")));
+    const auto start = std::chrono::steady_clock::now();
+    auto status = sender.receive(5s);
+    ASSERT_TRUE(status);
+    EXPECT_EQ(status->name, NAME_REPLIER_GONE_AWAY);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "bounded by --dead-after-ms";
+    ::kill(far.pid, SIGCONT);
+    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));
+    auto reply = sender.request("$.Svc.Echo", "back", 10s);
+    ASSERT_TRUE(reply) << describe(reply.error());
+    EXPECT_EQ(reply->text(), "echo:back");
+    EXPECT_FALSE(sender.receive(300ms)) << "nothing delivered twice";
+}
+
+TEST_F(LimpetE2E, APeerWithTheWrongCertificateIsRefused) {
+    startDaemons(2);
+    const uint16_t port = freePort();
+    Child& listener = limpetTls("listen", 1, 2, port, "limpet-b", "limpet-a");
+    replier(1, 0, "$.Svc.Echo");
+    Child& impostor = limpetTls("connect", 0, 1, port, "impostor", "limpet-b");
+    Ksock sender = open(0, 0);
+    EXPECT_FALSE(waitForReplier(sender, "$.Svc.Echo", true, 1500ms));
+    stop(impostor, SIGKILL);
+    // A certificate from the right CA but for another name is refused too.
+    Child& misnamed = limpetTls("connect", 0, 1, port, "limpet-b", "limpet-b");
+    EXPECT_FALSE(waitForReplier(sender, "$.Svc.Echo", true, 1500ms));
+    stop(misnamed, SIGKILL);
+    EXPECT_EQ(::kill(listener.pid, 0), 0) << "the listener survives";
+    limpetTls("connect", 0, 1, port, "limpet-a", "limpet-b");
+    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));
+    auto reply = sender.request("$.Svc.Echo", "real", 10s);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->text(), "echo:real");
+}
+
+TEST_F(LimpetE2E, ACycleOfLimpetsIsRefusedWithAClearError) {
+    startDaemons(3);
+    std::vector<pid_t> limpets{limpetLocal(0, 0, 1, 1, 0, 2).pid, limpetLocal(1, 0, 3, 2, 0, 4).pid,
+                               limpetLocal(2, 0, 5, 0, 0, 6).pid};
+    // The probe each Limpet sends when its link comes up closes the ring:
+    // one of them must stop with the "cycle detected" exit status (3).
+    int refused = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (refused == 0 && std::chrono::steady_clock::now() < deadline) {
+        for (pid_t pid : limpets) {
+            int status = 0;
+            if (::waitpid(pid, &status, WNOHANG) == pid) {
+                EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << status;
+                ++refused;
+                for (auto& c : m_children) {
+                    c.pid = c.pid == pid ? 0 : c.pid; // reaped already
+                }
+            }
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_GE(refused, 1) << "the cycle went unnoticed";
+    // With the ring broken the buses still work as a chain.
+    replier(2, 0, "$.Svc.Echo");
+    Ksock sender = open(0, 0);
+    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));
+    auto reply = sender.request("$.Svc.Echo", "x", 10s);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->text(), "echo:x");
+}
+
+// Bytes a hostile far side could send; each must cost it the link.
+std::vector<std::string> garbage() {
+    auto bytesOf = [](const limpet::Frame& f) {
+        auto b = limpet::encodeFrame(f);
+        return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+    };
+    const std::string hello = bytesOf(limpet::Hello{limpet::WIRE_VERSION, 9, 1000});
+    limpet::Msg msg;
+    msg.id = {9, 1};
+    msg.name = "$.News.Today";
+    const std::string message = bytesOf(msg);
+    std::string wrongVersion = hello;
+    wrongVersion[9] = '\x07';
+    return {
+        std::string("\xff\xff\xff\xff", 4),                                 // a 4 GiB frame
+        std::string("\0\0\0\x05\x63", 5) + "garb",                          // an unknown type
+        message,                                                            // no HELLO first
+        hello + message.substr(0, message.size() - 1) + "\x01\x02\x03\x04", // a bad length
+        hello + hello,                                                      // HELLO twice
+        wrongVersion,                                                       // an unknown version
+    };
+}
+
+TEST_F(LimpetE2E, AFarSideSendingGarbageIsDroppedAndTheBusCarriesOn) {
+    startDaemons(2);
+    replier(0, 0, "$.Svc.Echo");
+    const std::string link = m_dir + "/link";
+    limpetPlain("listen", 0, 1, link);
+    ASSERT_TRUE(waitForSocket(link));
+    Ksock local = open(0, 0);
+    for (const std::string& bytes : garbage()) {
+        auto fd = socket::connectUnix(link);
+        ASSERT_TRUE(fd);
+        ASSERT_EQ(::write(fd->get(), bytes.data(), bytes.size()),
+                  static_cast<ssize_t>(bytes.size()));
+        // The Limpet closes the link: EOF (after its HELLO or GOODBYE).
+        pollfd p{fd->get(), POLLIN, 0};
+        char buf[512];
+        ssize_t n = 1;
+        while (n > 0 && ::poll(&p, 1, 5000) == 1) {
+            n = ::read(fd->get(), buf, sizeof buf);
+        }
+        EXPECT_EQ(n, 0) << "still open after " << bytes.size() << " bad bytes";
+        auto reply = local.request("$.Svc.Echo", "still here", 5s);
+        ASSERT_TRUE(reply);
+        EXPECT_EQ(reply->text(), "echo:still here");
+    }
+    // And a real peer is served afterwards.
+    replier(1, 0, "$.Far");
+    limpetPlain("connect", 1, 2, link);
+    ASSERT_TRUE(waitForReplier(local, "$.Far"));
+}
+
+} // namespace
+} // namespace xkbus::testing
