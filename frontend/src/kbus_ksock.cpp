@@ -84,6 +84,27 @@ Result<MsgId> lastSent(OpenKsock& k) {
     return k.channel->control(Control::LAST_SENT, 0).map(protocol::unpackMsgId);
 }
 
+// A caller's message, entire or pointy, copied and checked as write() and
+// SEND would (a positive errno if it is not a well-formed message).
+tl::expected<Message, int> copyMessage(const kbus_message_t* msg) {
+    if (msg == nullptr) {
+        return tl::unexpected(EFAULT);
+    }
+    MessageWriter writer;
+    const auto* bytes = reinterpret_cast<const std::byte*>(msg);
+    // The header on its own first, so that its lengths are checked before
+    // anything past it is read (as kbus_ksock_write_msg does).
+    auto ok = writer.write(std::span(bytes, sizeof *msg));
+    if (ok && kbus_msg_is_entire(msg)) {
+        const size_t length = KBUS_ENTIRE_MSG_LEN(size_t{msg->name_len}, size_t{msg->data_len});
+        ok = writer.write(std::span(bytes, length).subspan(sizeof *msg));
+    }
+    if (!ok) {
+        return tl::unexpected(toErrno(ok.error()));
+    }
+    return writer.message();
+}
+
 int send(OpenKsock& k, kbus_msg_id_t* msgId) {
     if (k.sendBlocked) {
         // KBUS retried the blocked message on a second SEND; here the bus
@@ -399,6 +420,38 @@ int kbus_ksock_write_msg(kbus_ksock_t ksock, const kbus_message_t* msg) {
 int kbus_ksock_write_data(kbus_ksock_t ksock, uint8_t* data, size_t data_len) {
     const ssize_t rv = kbus_ksock_write(ksock, data, data_len);
     return rv < 0 ? static_cast<int>(rv) : 0;
+}
+
+int kbus_ksock_send_msgs(kbus_ksock_t ksock, const kbus_message_t* const* msgs, size_t count,
+                         kbus_msg_id_t* ids, int* errors) {
+    if (msgs == nullptr || ids == nullptr || errors == nullptr) {
+        return -EFAULT;
+    }
+    if (count == 0 || count > xkbus::protocol::MAX_BATCH) {
+        return -EINVAL;
+    }
+    std::vector<xkbus::frontend::Message> batch;
+    batch.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+        auto m = copyMessage(msgs[i]);
+        errors[i] = m ? 0 : -m.error();
+        if (!m) {
+            return -EINVAL;
+        }
+        batch.push_back(std::move(*m));
+    }
+    return withKsock(ksock, [&](OpenKsock& k) {
+        auto sent = k.channel->sendBatch(batch);
+        if (!sent) {
+            return negative(sent.error());
+        }
+        for (size_t i = 0; i < count; ++i) {
+            const auto& one = (*sent)[i];
+            ids[i] = one ? toC(*one) : kbus_msg_id_t{};
+            errors[i] = one ? 0 : negative(one.error());
+        }
+        return 0;
+    });
 }
 
 int kbus_ksock_send_msg(kbus_ksock_t ksock, const kbus_message_t* msg, kbus_msg_id_t* msg_id) {

@@ -125,3 +125,92 @@ TEST_F(CppApiTest, UnbindWithARequestQueuedSendsUnbound) {
 
 } // namespace
 } // namespace xkbus::testing
+
+namespace xkbus::testing {
+namespace {
+
+frontend::Message announcementOf(std::string_view name, std::string_view text) {
+    frontend::Message m;
+    m.name = name;
+    m.data.assign(reinterpret_cast<const std::byte*>(text.data()),
+                  reinterpret_cast<const std::byte*>(text.data() + text.size()));
+    return m;
+}
+
+TEST_F(CppApiTest, ABatchArrivesInOrderWithAnOutcomeForEachMessage) {
+    auto listener = Ksock::open(0).value();
+    ASSERT_TRUE(listener.listen("$.Batch.*"));
+    auto sender = Ksock::open(0).value();
+    std::vector<frontend::Message> batch;
+    for (int i = 0; i < 100; ++i) {
+        batch.push_back(announcementOf("$.Batch.N", std::to_string(i)));
+    }
+    batch[50].header.flags = FLAG_WANT_A_REPLY; // nobody serves it: this one fails alone
+    auto sent = sender.sendBatch(batch);
+    ASSERT_TRUE(sent) << describe(sent.error());
+    ASSERT_EQ(sent->size(), 100u);
+    EXPECT_EQ((*sent)[50].error(), Errc::NO_RECIPIENT);
+    for (int i = 0; i < 100; ++i) {
+        if (i == 50) {
+            continue;
+        }
+        ASSERT_TRUE((*sent)[static_cast<size_t>(i)]) << i;
+        auto got = listener.receive(5s);
+        ASSERT_TRUE(got) << i;
+        EXPECT_EQ(got->text(), std::to_string(i));
+        EXPECT_EQ(got->header.id, *(*sent)[static_cast<size_t>(i)]);
+    }
+    EXPECT_FALSE(listener.receive(100ms));
+    EXPECT_EQ(sender.sendBatch({}).error(), Errc::INVALID);
+    std::vector<frontend::Message> tooBig(2, announcementOf("$.Batch.N", ""));
+    tooBig[0].data.resize(frontend::MAX_BATCH_BYTES / 2);
+    tooBig[1].data.resize(frontend::MAX_BATCH_BYTES / 2);
+    EXPECT_EQ(sender.sendBatch(tooBig).error(), Errc::MESSAGE_TOO_BIG);
+}
+
+TEST_F(CppApiTest, BatchesFromTwoSendersNeverInterleave) {
+    constexpr int BATCHES = 40;
+    constexpr int EACH = 50;
+    auto listener = Ksock::open(0).value();
+    ASSERT_TRUE(listener.listen("$.Batch.*"));
+    ASSERT_TRUE(listener.channel().control(frontend::Control::MAX_MESSAGES, 10000));
+    auto senderBody = [](std::string who) {
+        return [who] {
+            auto k = Ksock::open(0);
+            if (!k) {
+                return 1;
+            }
+            std::vector<frontend::Message> batch(EACH, announcementOf("$.Batch." + who, who));
+            for (int b = 0; b < BATCHES; ++b) {
+                auto sent = k->sendBatch(batch);
+                if (!sent) {
+                    return 2;
+                }
+                for (const auto& one : *sent) {
+                    if (!one) {
+                        return 3;
+                    }
+                }
+            }
+            return 0;
+        };
+    };
+    const pid_t a = spawn(senderBody("A"));
+    const pid_t b = spawn(senderBody("B"));
+    EXPECT_EQ(reap(a), 0);
+    EXPECT_EQ(reap(b), 0);
+    std::string run;
+    int received = 0;
+    while (auto m = listener.receive(1s)) {
+        if (!run.empty() && run.back() != m->name.back()) {
+            EXPECT_EQ(run.size() % EACH, 0u) << "a batch was cut after " << run.size();
+            run.clear();
+        }
+        run.push_back(m->name.back());
+        ++received;
+    }
+    EXPECT_EQ(received, 2 * BATCHES * EACH);
+}
+
+} // namespace
+} // namespace xkbus::testing

@@ -1,6 +1,7 @@
 // libFuzzer target: arbitrary bytes as a record from a hostile peer. decode()
 // must refuse or accept without touching memory it should not, and whatever
-// it accepts must encode back to the same bytes.
+// it accepts must encode back to the same bytes; so must a SEND_BATCH's
+// messages, one by one.
 #include "../fuzz/fuzz_target.hpp"
 
 #include <cstdlib>
@@ -17,6 +18,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     encode(*rec, again);
     if (again.size() != size || !std::equal(again.begin(), again.end(), in.begin())) {
         std::abort(); // the encoding is canonical: accepted bytes round-trip exactly
+    }
+    if (rec->type == RecordType::SEND_BATCH) {
+        auto sends = decodeBatch(rec->data, rec->value, Limits{.maxName = 1000, .maxData = 4096});
+        if (sends) {
+            std::vector<std::byte> entries;
+            for (const Record& s : *sends) {
+                appendBatchEntry(s, entries);
+            }
+            if (entries != rec->data) {
+                std::abort();
+            }
+        }
     }
     return 0;
 }

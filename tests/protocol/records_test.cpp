@@ -117,3 +117,65 @@ TEST(Records, ClientAndDaemonTypesAreSeparated) {
 
 } // namespace
 } // namespace xkbus::protocol
+
+namespace xkbus::protocol {
+namespace {
+
+Record sendOf(std::string name, size_t dataBytes) {
+    Record r;
+    r.type = RecordType::SEND;
+    r.handle = 3;
+    r.header.flags = 0x10000u;
+    r.name = std::move(name);
+    r.data.assign(dataBytes, std::byte{0x5a});
+    return r;
+}
+
+TEST(SendBatch, EntriesAndOutcomesRoundTrip) {
+    std::vector<Record> sends{sendOf("$.a", 0), sendOf("$.b.c", 64), sendOf("$.d", 4096)};
+    std::vector<std::byte> data;
+    for (const auto& s : sends) {
+        appendBatchEntry(s, data);
+    }
+    size_t expected = 0;
+    for (const auto& s : sends) {
+        expected += batchEntrySize(s.name.size(), s.data.size());
+    }
+    EXPECT_EQ(data.size(), expected);
+    auto decoded = decodeBatch(data, sends.size());
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(*decoded, sends);
+
+    std::vector<std::byte> answer;
+    const std::vector<BatchOutcome> outcomes{{0, packMsgId({0, 7})}, {EADDRNOTAVAIL, 0}};
+    for (const auto& o : outcomes) {
+        appendBatchOutcome(o, answer);
+    }
+    EXPECT_EQ(decodeBatchOutcomes(answer, 2).value(), outcomes);
+    EXPECT_FALSE(decodeBatchOutcomes(answer, 3));
+}
+
+TEST(SendBatch, MalformedBatchesAreRefused) {
+    std::vector<std::byte> data;
+    appendBatchEntry(sendOf("$.a", 8), data);
+    appendBatchEntry(sendOf("$.b", 8), data);
+    EXPECT_FALSE(decodeBatch(data, 1)) << "more entries than counted";
+    EXPECT_FALSE(decodeBatch(data, 3)) << "fewer entries than counted";
+    EXPECT_FALSE(decodeBatch(data, 0));
+    EXPECT_FALSE(decodeBatch({}, MAX_BATCH + 1));
+    for (size_t cut = 0; cut < data.size(); ++cut) {
+        EXPECT_FALSE(decodeBatch(std::span(data).first(cut), 2)) << cut;
+    }
+    std::vector<std::byte> notASend;
+    Record bind;
+    bind.type = RecordType::BIND;
+    bind.name = "$.a";
+    appendBatchEntry(bind, notASend);
+    EXPECT_FALSE(decodeBatch(notASend, 1)) << "only SEND records may be batched";
+    std::vector<std::byte> lying = data;
+    lying[0] = std::byte{0xff}; // an entry length past the end
+    EXPECT_FALSE(decodeBatch(lying, 2));
+}
+
+} // namespace
+} // namespace xkbus::protocol

@@ -116,6 +116,14 @@ tl::expected<void, std::string> Dispatcher::handle(ConnectionId id, const Record
         }
         return {};
     }
+    if (r.type == RecordType::SEND_BATCH) {
+        auto sends = protocol::decodeBatch(r.data, r.value);
+        if (!sends) {
+            return tl::unexpected<std::string>("a malformed SEND_BATCH");
+        }
+        answer(id, r, sendBatch(c, r.handle, *sends));
+        return {};
+    }
     answer(id, r, apply(c, id, r));
     return {};
 }
@@ -251,6 +259,23 @@ Dispatcher::Answer Dispatcher::send(Handle& h, const Record& r) {
     const uint64_t id =
         sent.error() == Errc::TRY_AGAIN ? protocol::packMsgId(bus.lastSent(h.ksock).value()) : 0;
     return Answer{toErrno(sent.error()), id, {}};
+}
+
+// One record, so no other client's send lands between these: each message
+// is sent as SEND would send it, in order, and gets its own outcome.
+Dispatcher::Answer Dispatcher::sendBatch(Connection& c, uint32_t handle,
+                                         const std::vector<protocol::Record>& sends) {
+    auto found = c.handles.find(handle);
+    if (found == c.handles.end()) {
+        return Answer{EBADF, 0, {}};
+    }
+    std::vector<std::byte> outcomes;
+    for (const Record& one : sends) {
+        const Answer a = send(found->second, one);
+        protocol::appendBatchOutcome({a.error, a.value}, outcomes);
+    }
+    return Answer{0, sends.size(),
+                  std::string(reinterpret_cast<const char*>(outcomes.data()), outcomes.size())};
 }
 
 Dispatcher::Answer Dispatcher::next(Handle& h) {

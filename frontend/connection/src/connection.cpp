@@ -94,6 +94,41 @@ public:
         return protocol::unpackMsgId(result->value);
     }
 
+    Result<std::vector<Result<MsgId>>> sendBatch(std::span<const Message> msgs) override {
+        if (auto ok = checkBatch(msgs); !ok) {
+            return fail(ok.error());
+        }
+        Record batch = makeRecord(RecordType::SEND_BATCH, m_handle);
+        batch.value = msgs.size();
+        Record one = makeRecord(RecordType::SEND, m_handle);
+        for (const Message& m : msgs) {
+            one.header = m.header;
+            one.name = m.name;
+            one.data = m.data;
+            protocol::appendBatchEntry(one, batch.data);
+        }
+        auto result = m_connection->call(std::move(batch));
+        if (!result) {
+            return fail(result.error());
+        }
+        if (auto ok = errnoResult(*result); !ok) {
+            return fail(ok.error());
+        }
+        auto outcomes = protocol::decodeBatchOutcomes(result->data, msgs.size());
+        if (!outcomes) {
+            return fail(outcomes.error());
+        }
+        std::vector<Result<MsgId>> sent;
+        for (const auto& o : *outcomes) {
+            if (o.error == EAGAIN) {
+                m_connection->markSending(m_handle, true);
+            }
+            sent.push_back(o.error == 0 ? Result<MsgId>(protocol::unpackMsgId(o.id))
+                                        : fail(static_cast<Errc>(o.error)));
+        }
+        return sent;
+    }
+
     Result<void> discard() override {
         auto result = m_connection->call(makeRecord(RecordType::DISCARD, m_handle));
         if (!result) {

@@ -237,6 +237,16 @@ extern int kbus_ksock_write_msg(kbus_ksock_t ksock, const kbus_message_t* msg);
 extern int kbus_ksock_write_data(kbus_ksock_t ksock, uint8_t* data, size_t data_len);
 extern int kbus_ksock_send_msg(kbus_ksock_t ksock, const kbus_message_t* msg,
                                kbus_msg_id_t* msg_id);
+/* xkbus extension: sends `count` messages (entire or pointy, as
+ * kbus_ksock_send_msg takes them) in one call. They go in order, with no other
+ * sender's message between them. ids[i] and errors[i] (0 or -errno, as
+ * kbus_ksock_send_msg would return) tell what became of msgs[i]. Returns 0 once
+ * the batch was sent (look at errors[]), or -errno with nothing sent: -EFAULT
+ * for a NULL array, -EINVAL for 0 or over 4096 messages, or one not well-formed
+ * (errors[i] says which), -EMSGSIZE for over 400 KiB in all. A message written
+ * with kbus_ksock_write_msg and not yet sent is left alone. */
+extern int kbus_ksock_send_msgs(kbus_ksock_t ksock, const kbus_message_t* const* msgs, size_t count,
+                                kbus_msg_id_t* ids, int* errors);
 
 /* xkbus additions: what write(2) and read(2) did on a KBUS device. A Ksock is
  * not a kernel device, so plain write()/read() on it cannot reach the bus.

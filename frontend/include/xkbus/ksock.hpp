@@ -45,6 +45,13 @@ public:
 
     Result<MsgId> send(const frontend::Message& message) { return m_channel->send(message); }
     Result<MsgId> announce(std::string_view name, std::string_view data = {}, uint32_t flags = 0);
+    // Sends every message in one call (an xkbus extension): in order, with
+    // no other sender's message between them, each with its own id or error.
+    // The outer error (nothing sent) is for an empty batch, or one over
+    // protocol::MAX_BATCH messages or frontend::MAX_BATCH_BYTES.
+    Result<std::vector<Result<MsgId>>> sendBatch(std::span<const frontend::Message> messages) {
+        return m_channel->sendBatch(messages);
+    }
     // Sends a request and waits up to `timeout` for its answer: the reply,
     // or the status the bus sends if the replier goes away or ignores it.
     // Other messages that arrive meanwhile wait, in order, for receive().

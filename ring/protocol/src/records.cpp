@@ -34,6 +34,7 @@ bool knownType(uint16_t t, Body& body) noexcept {
         body = Body::NAME;
         return true;
     case RecordType::RESULT:
+    case RecordType::SEND_BATCH:
         body = Body::DATA;
         return true;
     case RecordType::SEND:
@@ -191,6 +192,61 @@ Result<Record> decode(std::span<const std::byte> bytes, const Limits& limits) {
         return fail(Errc::PROTOCOL_VIOLATION);
     }
     return rec;
+}
+
+size_t batchEntrySize(size_t nameLen, size_t dataLen) noexcept {
+    return sizeof(uint32_t) + PREFIX + HEADER + LENGTHS + nameLen + dataLen;
+}
+
+void appendBatchEntry(const Record& send, std::vector<std::byte>& out) {
+    Writer(out).put(static_cast<uint32_t>(encodedSize(send)));
+    encode(send, out);
+}
+
+Result<std::vector<Record>> decodeBatch(std::span<const std::byte> data, uint64_t count,
+                                        const Limits& limits) {
+    if (count == 0 || count > MAX_BATCH) {
+        return fail(Errc::PROTOCOL_VIOLATION);
+    }
+    Reader r(data);
+    std::vector<Record> sends;
+    sends.reserve(count);
+    for (uint64_t i = 0; i < count; ++i) {
+        uint32_t length = 0;
+        if (!r.get(length) || length > r.left()) {
+            return fail(Errc::PROTOCOL_VIOLATION);
+        }
+        auto send = decode(r.take(length), limits);
+        if (!send || send->type != RecordType::SEND) {
+            return fail(Errc::PROTOCOL_VIOLATION);
+        }
+        sends.push_back(std::move(*send));
+    }
+    if (r.left() != 0) {
+        return fail(Errc::PROTOCOL_VIOLATION);
+    }
+    return sends;
+}
+
+void appendBatchOutcome(const BatchOutcome& outcome, std::vector<std::byte>& out) {
+    Writer w(out);
+    w.put(outcome.error);
+    w.put(outcome.id);
+}
+
+Result<std::vector<BatchOutcome>> decodeBatchOutcomes(std::span<const std::byte> data,
+                                                      uint64_t count) {
+    constexpr size_t EACH = sizeof(int32_t) + sizeof(uint64_t);
+    if (count > MAX_BATCH || data.size() != count * EACH) {
+        return fail(Errc::PROTOCOL_VIOLATION);
+    }
+    Reader r(data);
+    std::vector<BatchOutcome> outcomes(count);
+    for (auto& o : outcomes) {
+        (void)r.get(o.error);
+        (void)r.get(o.id);
+    }
+    return outcomes;
 }
 
 } // namespace xkbus::protocol

@@ -18,6 +18,9 @@
 namespace xkbus::frontend {
 
 using Header = protocol::Header;
+
+// The bytes of one batch as it travels (protocol::batchEntrySize each).
+inline constexpr size_t MAX_BATCH_BYTES = DEFAULT_MAX_MESSAGE_SIZE;
 using Control = protocol::Control;
 
 // A message as a client holds it: its own copy of header, name and data.
@@ -48,6 +51,12 @@ public:
     // SEND. On TRY_AGAIN the message is still being sent; control(LAST_SENT)
     // gives its id.
     virtual Result<MsgId> send(const Message& msg) = 0;
+    // Sends every message, in order, each with its own id or error; no other
+    // sender's message lands between them (an xkbus extension: one call,
+    // one wakeup of the daemon). The whole batch fails, and nothing is sent,
+    // if it is empty, or over MAX_BATCH messages or MAX_BATCH_BYTES.
+    // This default, for channels without a daemon, sends one by one.
+    virtual Result<std::vector<Result<MsgId>>> sendBatch(std::span<const Message> msgs);
     virtual Result<void> discard() = 0;
     // NEXTMSG: pops the next message, nullopt if there is none. Never blocks.
     virtual Result<std::optional<Message>> nextMessage() = 0;
@@ -57,5 +66,29 @@ public:
     // NEWDEVICE: adds a bus, returns its index.
     virtual Result<uint32_t> newBus() = 0;
 };
+
+// EINVAL for an empty batch or one of over MAX_BATCH messages, MESSAGE_TOO_BIG
+// for one of over MAX_BATCH_BYTES: the batch must travel as one record.
+inline Result<void> checkBatch(std::span<const Message> msgs) {
+    if (msgs.empty() || msgs.size() > protocol::MAX_BATCH) {
+        return fail(Errc::INVALID);
+    }
+    size_t bytes = 0;
+    for (const Message& m : msgs) {
+        bytes += protocol::batchEntrySize(m.name.size(), m.data.size());
+    }
+    return bytes <= MAX_BATCH_BYTES ? Result<void>{} : fail(Errc::MESSAGE_TOO_BIG);
+}
+
+inline Result<std::vector<Result<MsgId>>> KsockChannel::sendBatch(std::span<const Message> msgs) {
+    if (auto ok = checkBatch(msgs); !ok) {
+        return fail(ok.error());
+    }
+    std::vector<Result<MsgId>> outcomes;
+    for (const Message& m : msgs) {
+        outcomes.push_back(send(m));
+    }
+    return outcomes;
+}
 
 } // namespace xkbus::frontend

@@ -84,7 +84,7 @@ private:
     struct Answer {
         int error = 0;
         uint64_t value = 0;
-        std::string text; // INTROSPECT's JSON
+        std::string text; // INTROSPECT's JSON, SEND_BATCH's outcomes
     };
     static Answer from(const Result<uint64_t>& r) {
         return r ? Answer{0, *r, {}} : Answer{toErrno(r.error()), 0, {}};
@@ -96,6 +96,7 @@ private:
     Answer close(Connection& c, const protocol::Record& r);
     Answer bindOrUnbind(Connection& c, Handle& h, const protocol::Record& r);
     Answer send(Handle& h, const protocol::Record& r);
+    Answer sendBatch(Connection& c, uint32_t handle, const std::vector<protocol::Record>& sends);
     Answer next(Handle& h);
     Answer control(Handle& h, const protocol::Record& r);
     Answer introspect(const protocol::Record& r);

@@ -34,6 +34,9 @@ enum class RecordType : uint16_t {
     CONTROL = 11,     // handle, arg: Control, value: its argument; RESULT value: the answer
     NEW_BUS = 12,     // RESULT value: the new bus index
     INTROSPECT = 13,  // arg: Introspect, value: bus; RESULT data: JSON
+    SEND_BATCH = 14,  // handle, value: count, data: the messages (appendBatchEntry); sent in
+                      // order, no other client's record in between. RESULT data: per
+                      // message, its errno and id (appendBatchOutcome)
     // daemon -> client
     RESULT = 256,        // call id, arg: errno (0 = success), value
     PUSHED = 257,        // handle, arg: 1 if at the head (URGENT), value: copy id, message
@@ -86,6 +89,9 @@ struct Record {
     friend bool operator==(const Record&, const Record&) = default;
 };
 
+// The most messages one SEND_BATCH may carry.
+inline constexpr uint32_t MAX_BATCH = 4096;
+
 struct Limits {
     uint32_t maxName = MAX_NAME_LEN;
     uint32_t maxData = DEFAULT_MAX_MESSAGE_SIZE; // no record carries more data than this
@@ -101,6 +107,26 @@ Result<Record> decode(std::span<const std::byte> bytes, const Limits& limits = {
 
 // True for the types a client may send, false for the daemon's.
 bool isClientRecord(RecordType t) noexcept;
+
+// One message of a SEND_BATCH: a u32 length, then the message as a SEND record.
+// A batch's data, the sum of its entries, is limited like any record's data.
+size_t batchEntrySize(size_t nameLen, size_t dataLen) noexcept;
+void appendBatchEntry(const Record& send, std::vector<std::byte>& out);
+// The `count` SEND records of a SEND_BATCH's data. PROTOCOL_VIOLATION unless
+// it is exactly `count` (1 to MAX_BATCH) well-formed SEND records.
+Result<std::vector<Record>> decodeBatch(std::span<const std::byte> data, uint64_t count,
+                                        const Limits& limits = {});
+
+// What happened to one message of a batch: 0 or an errno, and its id.
+struct BatchOutcome {
+    int32_t error = 0;
+    uint64_t id = 0; // packMsgId
+    friend bool operator==(const BatchOutcome&, const BatchOutcome&) = default;
+};
+void appendBatchOutcome(const BatchOutcome& outcome, std::vector<std::byte>& out);
+// The daemon's answer to a SEND_BATCH of `count` messages.
+Result<std::vector<BatchOutcome>> decodeBatchOutcomes(std::span<const std::byte> data,
+                                                      uint64_t count);
 
 constexpr uint64_t packMsgId(MsgId id) noexcept {
     return (uint64_t{id.networkId} << 32) | id.serialNum;
