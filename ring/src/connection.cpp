@@ -2,6 +2,7 @@
 // spin, then "arm, full barrier, re-check" and sleep on the event channel.
 #include <algorithm>
 #include <cstring>
+#include <sched.h>
 #include <xkbus/ring/connection.hpp>
 
 namespace xkbus::ring {
@@ -90,11 +91,11 @@ std::array<int, 2> Connection::pollFds() const noexcept {
             m_transport.liveness ? m_transport.liveness->pollFd() : -1};
 }
 
-Result<void> Connection::onWakeup() {
+Result<void> Connection::onWakeup(bool livenessReadable) {
     if (auto acked = m_transport.events->acknowledge(); !acked) {
         return acked;
     }
-    return checkLiveness();
+    return livenessReadable ? checkLiveness() : Result<void>{};
 }
 
 bool Connection::spinUntilProgress() {
@@ -111,6 +112,11 @@ bool Connection::spinUntilProgress() {
             return true;
         }
         cpuRelax();
+        if (i % 32 == 0) {
+            // On a CPU shared with the peer, spinning alone would keep the
+            // peer from running; yielding lets it (a no-op when it runs elsewhere).
+            ::sched_yield();
+        }
         if (i % 32 == 0 && Clock::now() - start >= m_spinBudget) {
             // Wasted: spin less next time, but never so little it cannot recover.
             m_spinBudget = std::max(m_spinBudget / 2, m_spin.maxSpin / 16);
@@ -140,10 +146,13 @@ Result<void> Connection::waitForProgress(Clock::time_point deadline, bool foreve
         timeout = std::chrono::ceil<std::chrono::milliseconds>(left);
     }
     const int livenessFd = m_transport.liveness ? m_transport.liveness->pollFd() : -1;
-    if (auto waited = m_transport.events->wait(timeout, livenessFd); !waited) {
-        return waited;
+    auto waited = m_transport.events->wait(timeout, livenessFd);
+    if (!waited) {
+        return fail(waited.error());
     }
-    return checkLiveness();
+    // Only a readable liveness fd can mean death: asking it otherwise cost a
+    // failing recvmsg on every wakeup.
+    return *waited ? checkLiveness() : Result<void>{};
 }
 
 Result<void> Connection::send(std::span<const std::byte> record,

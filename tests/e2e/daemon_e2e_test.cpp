@@ -405,7 +405,9 @@ TEST_F(DaemonTest, RandomKillsOfRepliersAndSendersNeverLoseOrDuplicateAnAnswer) 
         while (!outstanding.empty()) {
             ASSERT_TRUE(waitReadable(sender->fd())) << "iteration " << i << " seed " << seed;
             auto m = sender->nextMessage().value();
-            ASSERT_TRUE(m);
+            if (!m) {
+                continue; // the fd can lag the pop that emptied the queue (docs/c-api.md)
+            }
             ASSERT_EQ(outstanding.erase(m->header.inReplyTo), 1u)
                 << "an answer to nothing outstanding (duplicate?), iteration " << i;
         }

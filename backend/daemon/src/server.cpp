@@ -97,7 +97,16 @@ struct Handshake {
 };
 
 // What an epoll event is about: the kind in the top byte, an id below.
-enum class Watch : uint64_t { LISTENER = 1, TRUSTED_LISTENER, SIGNALS, HANDSHAKE, PEER, XENSTORE };
+// PEER: a peer's kick; PEER_LIVENESS: its liveness fd (maybe death).
+enum class Watch : uint64_t {
+    LISTENER = 1,
+    TRUSTED_LISTENER,
+    SIGNALS,
+    HANDSHAKE,
+    PEER,
+    PEER_LIVENESS,
+    XENSTORE
+};
 
 uint64_t tag(Watch kind, uint64_t id = 0) {
     return static_cast<uint64_t>(kind) << 56 | id;
@@ -140,7 +149,7 @@ struct Server::Impl {
     void continueHandshake(int fd);
     ConnectionId adopt(ring::Connection connection, const PeerInfo& info, std::string label,
                        UniqueFd socket);
-    void wake(Peer& peer);
+    void wake(Peer& peer, bool livenessReadable);
     void serve(Peer& peer);
     bool receiveBatch(Peer& peer);
     void handleRecord(Peer& peer, std::span<const std::byte> bytes, std::string& violation);
@@ -301,8 +310,9 @@ void Server::Impl::onEvent(uint64_t data) {
         continueHandshake(static_cast<int>(id));
         break;
     case Watch::PEER:
+    case Watch::PEER_LIVENESS:
         if (auto peer = peers.find(static_cast<ConnectionId>(id)); peer != peers.end()) {
-            wake(peer->second);
+            wake(peer->second, static_cast<Watch>(data >> 56) == Watch::PEER_LIVENESS);
         }
         break;
     case Watch::XENSTORE:
@@ -369,10 +379,12 @@ ConnectionId Server::Impl::adopt(ring::Connection connection, const PeerInfo& in
     peer.xen = info.domid != 0;
     peer.socket = std::move(socket);
     peer.ring.emplace(std::move(connection));
-    for (int fd : peer.ring->pollFds()) {
-        if (fd >= 0) {
-            watchFd(fd, tag(Watch::PEER, id));
-        }
+    const auto fds = peer.ring->pollFds();
+    if (fds[0] >= 0) {
+        watchFd(fds[0], tag(Watch::PEER, id));
+    }
+    if (fds[1] >= 0) {
+        watchFd(fds[1], tag(Watch::PEER_LIVENESS, id));
     }
     log->info("#{} connected: {}", id, peer.label);
     ready.insert(id); // it may have written before we watched
@@ -380,8 +392,8 @@ ConnectionId Server::Impl::adopt(ring::Connection connection, const PeerInfo& in
 }
 
 // A kick or a liveness event: consume it, then serve.
-void Server::Impl::wake(Peer& peer) {
-    if (auto woke = peer.ring->onWakeup(); !woke) {
+void Server::Impl::wake(Peer& peer, bool livenessReadable) {
+    if (auto woke = peer.ring->onWakeup(livenessReadable); !woke) {
         doom(peer, std::string(describe(woke.error())));
         return;
     }

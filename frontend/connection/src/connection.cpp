@@ -461,11 +461,12 @@ Result<std::optional<Message>> Connection::nextMessageLocked(uint32_t handle) {
         k.mirror.pop_front();
         // Reported before the application sees it: if this process dies now,
         // the daemon still learns the request was popped (Ignored, not
-        // GoneAway). The pop that empties the queue waits for the daemon, so
-        // that the fd stops being readable before this returns.
-        Record pop = makeRecord(RecordType::POP, handle, 0, m.copyId);
-        auto reported =
-            k.mirror.empty() ? callLocked(pop).map([](const Record&) {}) : sendLocked(pop);
+        // GoneAway). One-way, even for the last copy: waiting for the daemon
+        // to clear the fd cost a round trip per message. The fd may then read
+        // readable until the next call reaches the daemon; a NEXT made for
+        // that spurious wakeup is ordered after this pop, so it answers
+        // "none" and the fd is exact again.
+        auto reported = sendLocked(makeRecord(RecordType::POP, handle, 0, m.copyId));
         if (!reported) {
             return fail(reported.error());
         }

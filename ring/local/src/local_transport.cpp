@@ -210,13 +210,13 @@ public:
     Result<void> notify() override { return kick(m_kickPeer.get()); }
     int pollFd() const noexcept override { return m_waitOn.get(); }
 
-    Result<void> wait(std::chrono::milliseconds timeout, int extraFd) override {
+    Result<bool> wait(std::chrono::milliseconds timeout, int extraFd) override {
         pollfd fds[2] = {{m_waitOn.get(), POLLIN, 0}, {extraFd, POLLIN, 0}};
         const int count = ::poll(fds, extraFd >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
         if (count < 0 && errno != EINTR) {
             return failErrno();
         }
-        return acknowledge();
+        return acknowledge().map([&] { return count > 0 && fds[1].revents != 0; });
     }
 
     Result<void> acknowledge() override {

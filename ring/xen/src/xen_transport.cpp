@@ -156,13 +156,13 @@ public:
         return xenevtchn_notify(m_handle, m_port) == 0 ? Result<void>() : fail(Errc::DISCONNECTED);
     }
 
-    Result<void> wait(std::chrono::milliseconds timeout, int extraFd) override {
+    Result<bool> wait(std::chrono::milliseconds timeout, int extraFd) override {
         pollfd fds[2] = {{pollFd(), POLLIN, 0}, {extraFd, POLLIN, 0}};
-        if (::poll(fds, extraFd >= 0 ? 2 : 1, static_cast<int>(timeout.count())) < 0 &&
-            errno != EINTR) {
+        const int count = ::poll(fds, extraFd >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
+        if (count < 0 && errno != EINTR) {
             return fail(Errc::INVALID);
         }
-        return acknowledge();
+        return acknowledge().map([&] { return count > 0 && fds[1].revents != 0; });
     }
 
     Result<void> acknowledge() override {

@@ -59,8 +59,9 @@ public:
     // Descriptors to poll for readability (-1 entries: none). When one is
     // readable call onWakeup(), then tryReceive()/flush() until they stall.
     std::array<int, 2> pollFds() const noexcept;
-    // Consumes the kick and applies the liveness contract if the peer died.
-    Result<void> onWakeup();
+    // Consumes the kick and, if pollFds()[1] was readable, applies the
+    // liveness contract if the peer died.
+    Result<void> onWakeup(bool livenessReadable = true);
 
     // --- Blocking, for a client. Spin, then arm and sleep; TIMED_OUT after
     // `timeout` (negative: wait forever). Returns once the whole record is

@@ -58,8 +58,9 @@ public:
     virtual EventPort localPort() const noexcept = 0;
     virtual Result<void> notify() = 0;
     // Blocks until a kick arrives, extraFd (if >= 0) becomes readable, or
-    // the timeout passes (negative: no timeout). Consumes the kick.
-    virtual Result<void> wait(std::chrono::milliseconds timeout, int extraFd) = 0;
+    // the timeout passes (negative: no timeout). Consumes the kick. True if
+    // extraFd is readable (so the caller looks at it only then).
+    virtual Result<bool> wait(std::chrono::milliseconds timeout, int extraFd) = 0;
     // Readable while a kick is pending, for epoll; then call acknowledge().
     virtual int pollFd() const noexcept = 0;
     // Consumes a pending kick (if any) and re-enables delivery. Never blocks.
