@@ -557,10 +557,7 @@ Measured runAnnouncements(const Options& o, const std::string& path) {
             broker.send(Kind::ANNOUNCE, 0, TOPIC, payload);
         },
         [] {});
-    bool allOk = true;
-    for (const pid_t pid : listeners) {
-        allOk = waitChild(pid, "listener") && allOk;
-    }
+    const bool allOk = waitListeners(listeners);
     if (!allOk) {
         die("a listener failed");
     }

@@ -364,10 +364,7 @@ Measured runAnnouncements(const Options& o, const Bus& busProcess) {
             emitAnnouncement(bus.get(), payload);
         },
         [&] { check(sd_bus_flush(bus.get()), "sd_bus_flush"); });
-    bool allOk = true;
-    for (const pid_t pid : listeners) {
-        allOk = waitChild(pid, "listener") && allOk;
-    }
+    const bool allOk = waitListeners(listeners);
     if (!allOk) {
         die("a listener failed");
     }

@@ -279,6 +279,15 @@ inline bool waitChild(pid_t pid, std::string_view role) {
     return false;
 }
 
+// Waits for every listener; true when all of them exited 0.
+inline bool waitListeners(const std::vector<pid_t>& listeners) {
+    bool allOk = true;
+    for (const pid_t pid : listeners) {
+        allOk = waitChild(pid, "listener") && allOk;
+    }
+    return allOk;
+}
+
 // Kills and reaps a service child (a broker, a replier) that never ends by itself.
 inline void stopChild(pid_t pid) {
     if (pid <= 0) {

@@ -202,10 +202,7 @@ Measured runAnnouncements(const Options& o, const TempDir& dir) {
             },
             [] {});
     }
-    bool allOk = true;
-    for (const pid_t pid : listeners) {
-        allOk = waitChild(pid, "listener") && allOk;
-    }
+    const bool allOk = waitListeners(listeners);
     stopChild(proxy);
     if (!allOk) {
         die("a listener failed");

@@ -75,7 +75,9 @@ Result<void> ChannelPort::setMaxMessages(uint32_t n) {
 }
 
 Result<std::unique_ptr<ChannelPort>> openPort(const std::string& socketPath, uint32_t bus) {
-    auto connection = frontend::connectLocal(socketPath);
+    // "xen:" is dom0's bus, reached from a guest through its Xen frontend.
+    auto connection = socketPath == XEN_FRONTEND ? frontend::connectDefault()
+                                                 : frontend::connectLocal(socketPath);
     if (!connection) {
         return fail(connection.error());
     }

@@ -102,6 +102,29 @@ void Limpet::linkDown() {
 
 // ------------------------------------------------------------ from the bus
 
+// A message read from this bus, as it leaves: KBUS's id and orig_from rules
+// (a local id and sender get this side's network id).
+Msg Limpet::leaving(const Msg& msg) const {
+    Msg out = msg;
+    if (out.id.networkId == 0) {
+        out.id.networkId = m_config.networkId;
+    }
+    if (out.origFrom.networkId == 0) {
+        out.origFrom = {m_config.networkId, msg.from};
+    }
+    return out;
+}
+
+// Ids in the dedup window: one seen again means the Limpets form a cycle.
+void Limpet::remember(MsgId id) {
+    m_seen.insert(id);
+    m_seenOrder.push_back(id);
+    if (m_seenOrder.size() > m_config.dedupWindow) {
+        m_seen.erase(m_seenOrder.front());
+        m_seenOrder.pop_front();
+    }
+}
+
 void Limpet::fromBus(const Msg& msg) {
     if (!m_fatal.empty() || msg.from == m_bus.id()) {
         ++m_stats.dropped; // our own injection, read back as a listener
@@ -122,13 +145,7 @@ void Limpet::fromBus(const Msg& msg) {
     if (!checkLoop(msg, "on its bus")) {
         return;
     }
-    Msg out = msg;
-    if (out.id.networkId == 0) {
-        out.id.networkId = m_config.networkId;
-    }
-    if (out.origFrom.networkId == 0) {
-        out.origFrom = {m_config.networkId, msg.from};
-    }
+    Msg out = leaving(msg);
     if (out.isRequest()) {
         requestFromBus(std::move(out));
     } else if (m_up) {
@@ -164,13 +181,7 @@ void Limpet::replyFromBus(const Msg& msg) {
         ++m_stats.dropped;
         return;
     }
-    Msg out = msg;
-    if (out.id.networkId == 0) {
-        out.id.networkId = m_config.networkId;
-    }
-    if (out.origFrom.networkId == 0) {
-        out.origFrom = {m_config.networkId, msg.from};
-    }
+    Msg out = leaving(msg);
     if (m_up) {
         forward(std::move(out));
     }
@@ -201,12 +212,7 @@ void Limpet::requestFromBus(Msg msg) {
 
 void Limpet::forward(Msg msg) {
     if (!msg.isReply()) {
-        m_seen.insert(msg.id);
-        m_seenOrder.push_back(msg.id);
-        if (m_seenOrder.size() > m_config.dedupWindow) {
-            m_seen.erase(m_seenOrder.front());
-            m_seenOrder.pop_front();
-        }
+        remember(msg.id);
     }
     msg.flags &= ~BUS_SET_FLAGS;
     ++m_stats.toLink;
@@ -294,12 +300,7 @@ void Limpet::msgFromLink(Msg msg) {
         return;
     }
     msg.flags &= ~FLAG_SYNTHETIC; // only a status may claim to come from a bus
-    m_seen.insert(msg.id);
-    m_seenOrder.push_back(msg.id);
-    if (m_seenOrder.size() > m_config.dedupWindow) {
-        m_seen.erase(m_seenOrder.front());
-        m_seenOrder.pop_front();
-    }
+    remember(msg.id);
     msg.flags = flagsForBus(msg.flags);
     if (msg.isRequest()) {
         requestFromLink(std::move(msg));

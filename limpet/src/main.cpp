@@ -17,7 +17,8 @@ void onSignal(int) {
 
 void addEnd(CLI::App* cmd, xkbus::limpet::BusEnd& end, const std::string& prefix) {
     cmd->add_option("--" + prefix + "socket", end.socketPath,
-                    "the daemon's trusted socket (xkbusd --trusted-socket)")
+                    "the daemon's trusted socket (xkbusd --trusted-socket), or xen: for dom0's bus "
+                    "from a Xen guest")
         ->required();
     cmd->add_option("--" + prefix + "bus", end.bus, "bus index")->default_val(0);
     cmd->add_option("--" + prefix + "id", end.config.networkId,

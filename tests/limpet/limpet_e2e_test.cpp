@@ -443,16 +443,19 @@ TEST_F(LimpetE2E, ACycleOfLimpetsIsRefusedWithAClearError) {
     startDaemons(3);
     std::vector<pid_t> limpets{limpetLocal(0, 0, 1, 1, 0, 2).pid, limpetLocal(1, 0, 3, 2, 0, 4).pid,
                                limpetLocal(2, 0, 5, 0, 0, 6).pid};
-    // The probe each Limpet sends when its link comes up closes the ring:
-    // one of them must stop with the "cycle detected" exit status (3).
+    // The probe each Limpet sends when its link comes up goes round the
+    // ring: every Limpet whose probe came back stops with the "cycle
+    // detected" exit status (3): at least one, and never a storm.
     int refused = 0;
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (refused == 0 && std::chrono::steady_clock::now() < deadline) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
         for (pid_t pid : limpets) {
             int status = 0;
-            if (::waitpid(pid, &status, WNOHANG) == pid) {
+            if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == pid) {
                 EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << status;
-                ++refused;
+                if (++refused == 1) {
+                    deadline = std::chrono::steady_clock::now() + 1s; // collect the others
+                }
                 for (auto& c : m_children) {
                     c.pid = c.pid == pid ? 0 : c.pid; // reaped already
                 }
@@ -460,12 +463,11 @@ TEST_F(LimpetE2E, ACycleOfLimpetsIsRefusedWithAClearError) {
         }
         std::this_thread::sleep_for(10ms);
     }
-    EXPECT_GE(refused, 1) << "the cycle went unnoticed";
-    // With the ring broken the buses still work as a chain.
+    ASSERT_GE(refused, 1) << "the cycle went unnoticed";
+    // Every bus still carries its own traffic.
     replier(2, 0, "$.Svc.Echo");
-    Ksock sender = open(0, 0);
-    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));
-    auto reply = sender.request("$.Svc.Echo", "x", 10s);
+    Ksock local = open(2, 0);
+    auto reply = local.request("$.Svc.Echo", "x", 10s);
     ASSERT_TRUE(reply);
     EXPECT_EQ(reply->text(), "echo:x");
 }

@@ -32,7 +32,10 @@ private:
 };
 
 // Opens a writable Ksock on `bus` of the daemon at `socketPath` (its
-// trusted socket, so that the Limpet's statuses keep SYNTHETIC).
+// trusted socket, so that the Limpet's statuses keep SYNTHETIC), or, given
+// XEN_FRONTEND, of dom0's daemon through this guest's Xen frontend (a guest's
+// Ksocks are not trusted: its statuses arrive on dom0 without SYNTHETIC).
+inline constexpr std::string_view XEN_FRONTEND = "xen:";
 Result<std::unique_ptr<ChannelPort>> openPort(const std::string& socketPath, uint32_t bus);
 
 } // namespace xkbus::limpet

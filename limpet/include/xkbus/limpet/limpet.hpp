@@ -97,6 +97,8 @@ private:
         uint32_t from = 0;
     };
 
+    Msg leaving(const Msg& msg) const;
+    void remember(MsgId id);
     void bindEventFromBus(const Msg& msg);
     void replyFromBus(const Msg& msg);
     void requestFromBus(Msg msg);
