@@ -323,6 +323,22 @@ if [ "$SCENARIOS" = all ] && wanted daemon; then
         gcmd c-smoke
         expect_guest c-smoke-in-guest c-smoke 180
     fi
+
+    # a guest's own local bus joined to dom0's by a Limpet in the guest: the
+    # Limpet reaches dom0 through the guest's Xen frontend (xenstore device,
+    # grants), and the guest's xkbusd through its trusted socket
+    if dcase limpet-guest-bus-to-dom0; then
+        gcmd limpet limpet-guest '$.Xen.GuestBus.Echo' guest-bus-pong
+        if wait_for 180 bound '$.Xen.GuestBus.Echo'; then
+            out="$(xkbus call '$.Xen.GuestBus.Echo' from-dom0 --timeout 90 --json 2>&1)"
+            case "$out" in
+            *'"data":"guest-bus-pong"'*) pass limpet-guest-bus-to-dom0 "$(echo "$out" | clean 160)" ;;
+            *) fail limpet-guest-bus-to-dom0 "reply: $(echo "$out" | clean); guest: $(gresult limpet-guest 30)" ;;
+            esac
+        else
+            fail limpet-guest-bus-to-dom0 "the proxy binding never appeared on dom0's bus: $(gresult limpet-guest 1)"
+        fi
+    fi
 fi
 
 # --- destroy: the whole domU goes, xkbusd cleans up ---------------------------

@@ -48,6 +48,29 @@ bench)
         result "bench-$1" "FAIL: guest side exited $?"
     fi
     ;;
+limpet)
+    # limpet KEY NAME DATA: a guest-local xkbusd with one replier for NAME,
+    # joined to dom0's bus by xkbus-limpet (the guest bus through its trusted
+    # socket, dom0's through this guest's Xen frontend, "xen:")
+    key="$1"
+    XKBUS_TRANSPORT=local xkbusd --socket /tmp/guest.sock --trusted-socket /tmp/guest-limpet.sock \
+        --log-level warn >/tmp/guest-xkbusd.log 2>&1 &
+    daemon=$!
+    wait_socket() { i=0; while [ ! -S "$1" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done; }
+    wait_socket /tmp/guest-limpet.sock
+    XKBUS_TRANSPORT=local XKBUS_SOCKET=/tmp/guest.sock \
+        xkbus reply "$2" --data "$3" --count 1 --json >/tmp/guest-bus-reply.log 2>&1 &
+    replier=$!
+    xkbus-limpet local --x-socket /tmp/guest-limpet.sock --x-id 21 --y-socket xen: --y-id 22 \
+        >/tmp/guest-limpet.log 2>&1 &
+    limpet=$!
+    if wait "$replier"; then
+        result "$key" "PASS served on the guest's bus: $(tr -d '\n' </tmp/guest-bus-reply.log | cut -c1-160)"
+    else
+        result "$key" "FAIL: the guest-bus replier: $(tr -d '\n' </tmp/guest-bus-reply.log | cut -c1-120); limpet: $(tr -d '\n' </tmp/guest-limpet.log | cut -c1-120)"
+    fi
+    kill "$limpet" "$daemon" 2>/dev/null # frees the Xen slot for later cases
+    ;;
 reply)
     # reply KEY NAME DATA COUNT: serve COUNT requests as NAME's replier
     key="$1"

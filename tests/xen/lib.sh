@@ -18,6 +18,8 @@ copy_elf() {
     local root="$1" file="$2" dest="${3:-$2}" lib
     mkdir -p "$root/$(dirname "$dest")"
     cp -L "$file" "$root/$dest"
+    # Debug info would triple the initramfs, which lives in the domU's 256 MB.
+    strip --strip-debug "$root/$dest" 2>/dev/null || true
     while read -r lib; do
         [ -e "$root/$lib" ] && continue
         mkdir -p "$root/$(dirname "$lib")"

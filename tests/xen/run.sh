@@ -45,7 +45,8 @@ fi
 cmake --build "$BUILD" -j "$JOBS" --target xkbus-xen-probe xkbus-xen-bench
 DAEMON_BUILT=1
 if [ "$SCENARIOS" = all ]; then
-    if ! cmake --build "$BUILD" -j "$JOBS" --target xkbusd xkbus xkbus-xen-c-smoke xkbus-xen-bigmsg; then
+    if ! cmake --build "$BUILD" -j "$JOBS" --target xkbusd xkbus xkbus-limpet xkbus-xen-c-smoke \
+        xkbus-xen-bigmsg; then
         xlog "xkbusd/xkbus/c-smoke did not build: their scenarios will fail"
         DAEMON_BUILT=0
     fi
@@ -66,6 +67,8 @@ bin_if "$BUILD/tests/xen/xkbus-xen-probe" "$guest"
 bin_if "$BUILD/bench/xen/xkbus-xen-bench" "$guest"
 if [ "$DAEMON_BUILT" = 1 ] && [ "$SCENARIOS" = all ]; then
     bin_if "$BUILD/frontend/cli/xkbus" "$guest"
+    bin_if "$BUILD/backend/daemon/xkbusd" "$guest"
+    bin_if "$BUILD/limpet/xkbus-limpet" "$guest"
     bin_if "$BUILD/tests/xen/xkbus-xen-c-smoke" "$guest"
     bin_if "$BUILD/tests/xen/xkbus-xen-bigmsg" "$guest"
 fi
@@ -147,7 +150,8 @@ if [ "$SCENARIOS" = all ]; then
     group daemon && expected+=(dom0-calls-guest-replier guest-calls-dom0-replier
         guest-wildcard-listen guest-replier-sigkill-read-ignored
         guest-replier-sigkill-queued-goneaway guest-reconnect-freed-slot
-        daemon-large-message-guest-to-dom0 daemon-large-message-dom0-to-guest c-smoke-in-guest)
+        daemon-large-message-guest-to-dom0 daemon-large-message-dom0-to-guest c-smoke-in-guest
+        limpet-guest-bus-to-dom0)
     group destroy && expected+=(domain-destroy-synthetic-replies domain-destroy-release-cleanup
         daemon-survives)
 fi
