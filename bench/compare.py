@@ -49,6 +49,7 @@ SYSTEMS = {
 PLACEMENTS = {"1cpu": ["taskset", "-c", "0"], "spread": []}
 
 WINDOW = 1024  # ann credit window, the same for every system (ZeroMQ needs ~1024 to stream)
+BIG_WINDOW_BYTES = 8 << 20  # but at most this much unacknowledged per listener (64 KiB: 128)
 METRICS = ["p50_us", "p99_us", "msgs_per_s", "mb_per_s"]
 # What a line says about the run rather than measures: kept, never aggregated.
 PARAMETERS = {"size", "listeners", "window", "bindings", "clients", "clients_per_process",
@@ -69,9 +70,10 @@ def cases(quick):
                         size))
     for scenario in ("ann", "ann-batch"):
         for size, full in ((64, 20000), (65536, 3000)):
+            window = min(WINDOW, BIG_WINDOW_BYTES // size)
             for k in (1, 8):
                 args = ["--size", str(size), "--listeners", str(k), "--count", n(full, 300),
-                        "--window", str(WINDOW)]
+                        "--window", str(window)]
                 out.append(case(f"{scenario} {size} 1->{k}", scenario, args, size, k))
     for b in (10, 100000):
         args = ["--bindings", str(b), "--size", "64", "--iterations", n(5000, 300)]

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -335,7 +336,12 @@ nlohmann::ordered_json runAnnouncements(const Options& o) {
     Ksock k = openAckReceiver();
     Credits credits(k, o.listeners);
     const std::string payload = makePayload(o.size);
-    const int batch = o.scenario == "ann-batch" ? std::max(1, o.window / 2) : 1;
+    // Half a window per call, as long as the batch fits in one record.
+    const auto fits =
+        frontend::MAX_BATCH_BYTES / protocol::batchEntrySize(std::strlen(ANN_NAME), o.size);
+    const int batch = o.scenario == "ann-batch"
+                          ? static_cast<int>(std::clamp<size_t>(fits, 1, std::max(1, o.window / 2)))
+                          : 1;
     (void)sendWindowed(k, credits, ANN_NAME, payload, 1, warm, o.window, batch);
     credits.waitAcked(warm);
     const auto start = Clock::now();
