@@ -1,4 +1,5 @@
 // The Limpet rules. See docs/limpet.md for the reasoning behind each one.
+#include <functional>
 #include <string>
 #include <xkbus/core/message.hpp>
 #include <xkbus/core/names.hpp>
@@ -39,12 +40,19 @@ Result<void> Limpet::start() {
     if (m_config.networkId == 0 || !core::checkBindName(m_config.filter)) {
         return fail(Errc::INVALID);
     }
-    for (auto step :
-         {m_bus.setMaxMessages(m_config.maxMessages), m_bus.onlyOnce(),
-          m_bus.bind(m_config.filter, false), m_bus.bind(std::string(NAME_PROBE), false),
-          m_bus.bind(std::string(NAME_REPLIER_BIND_EVENT), false), m_bus.reportReplierBinds()}) {
-        if (!step) {
-            return step;
+    // In this order, stopping at the first failure: REPORTREPLIERBINDS last,
+    // once the bind events it triggers have a binding to arrive on.
+    const std::function<Result<void>()> steps[] = {
+        [&] { return m_bus.setMaxMessages(m_config.maxMessages); },
+        [&] { return m_bus.onlyOnce(); },
+        [&] { return m_bus.bind(m_config.filter, false); },
+        [&] { return m_bus.bind(std::string(NAME_PROBE), false); },
+        [&] { return m_bus.bind(std::string(NAME_REPLIER_BIND_EVENT), false); },
+        [&] { return m_bus.reportReplierBinds(); },
+    };
+    for (const auto& step : steps) {
+        if (auto done = step(); !done) {
+            return done;
         }
     }
     return {};
