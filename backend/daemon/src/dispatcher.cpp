@@ -55,6 +55,11 @@ std::optional<Readiness> Dispatcher::readiness(ConnectionId id, uint32_t handle)
     return Readiness{!k->queue.empty(), k->pending.has_value()};
 }
 
+void Dispatcher::takeOutgoing(std::vector<Outgoing>& into) {
+    into.clear();
+    into.swap(m_outgoing);
+}
+
 std::vector<Outgoing> Dispatcher::takeOutgoing() {
     std::vector<Outgoing> out;
     out.swap(m_outgoing);
