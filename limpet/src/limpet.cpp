@@ -1,5 +1,6 @@
 // The Limpet rules. See docs/limpet.md for the reasoning behind each one.
 #include <functional>
+#include <random>
 #include <string>
 #include <xkbus/common/message.hpp>
 #include <xkbus/common/names.hpp>
@@ -25,6 +26,32 @@ uint32_t flagsForBus(uint32_t flags) {
 
 bool busOwnName(std::string_view name) {
     return name.starts_with("$.KBUS.") && name != NAME_PROBE;
+}
+
+// Nobody else answers a request the Limpet reads as its (proxy) replier.
+bool heldByUs(const Msg& msg) {
+    return msg.isRequest() && msg.wantsYouToReply();
+}
+
+// What a log line may show of a name a bus client or the peer chose.
+std::string shortName(std::string_view name) {
+    constexpr size_t MAX_SHOWN = 80;
+    return name.size() <= MAX_SHOWN ? std::string(name)
+                                    : std::string(name.substr(0, MAX_SHOWN)) + "...";
+}
+
+constexpr size_t PROBES_REMEMBERED = 8;
+
+std::vector<std::byte> randomToken() {
+    std::random_device random;
+    std::vector<std::byte> token(PROBE_TOKEN_SIZE);
+    for (size_t i = 0; i < token.size(); i += 4) {
+        const uint32_t r = random();
+        for (size_t j = 0; j < 4; ++j) {
+            token[i + j] = static_cast<std::byte>(r >> (8 * j));
+        }
+    }
+    return token;
 }
 
 } // namespace
@@ -78,15 +105,35 @@ Result<void> Limpet::linkUp(const Hello& peer) {
 }
 
 // The probe travels every Limpet from this bus on; if it ever comes back to
-// us over our own link, the Limpets form a cycle.
+// us over our own link, the Limpets form a cycle. It is SYNTHETIC, which
+// only a Ksock its daemon trusts can send, and carries a token nobody can
+// guess: so a bus client cannot make one up to stop a Limpet.
 void Limpet::sendProbe() {
     Msg probe;
     probe.name = std::string(NAME_PROBE);
     probe.id = {m_config.networkId, PROBE_SERIAL_BASE | m_nextSerial++};
     probe.origFrom = {m_config.networkId, m_bus.id()};
+    probe.flags = FLAG_SYNTHETIC;
+    probe.data = randomToken();
+    m_probeTokens.push_back(probe.data);
+    if (m_probeTokens.size() > PROBES_REMEMBERED) {
+        m_probeTokens.pop_front();
+    }
     if (m_bus.send(probe)) {
         ++m_stats.toBus;
     }
+}
+
+bool Limpet::isOurProbe(const Msg& msg) const {
+    if (msg.id.networkId != m_config.networkId) {
+        return false;
+    }
+    for (const auto& token : m_probeTokens) {
+        if (token == msg.data) {
+            return true;
+        }
+    }
+    return false;
 }
 
 void Limpet::linkDown() {
@@ -146,11 +193,19 @@ void Limpet::fromBus(const Msg& msg) {
         replyFromBus(msg);
         return;
     }
-    if (busOwnName(msg.name)) {
-        ++m_stats.dropped; // the bus's own announcements stay on their bus
+    if (msg.name == NAME_PROBE) {
+        probeFromBus(msg);
         return;
     }
-    if (!checkLoop(msg, "on its bus")) {
+    if (busOwnName(msg.name)) {
+        ++m_stats.dropped; // the bus's own announcements stay on their bus
+        if (heldByUs(msg)) {
+            statusToBus(Pending{msg.id, msg.from}, remoteErrorName(Errc::INVALID));
+        }
+        return;
+    }
+    if (const char* why = forgedOnBus(msg.id)) {
+        refuseFromBus(msg, why);
         return;
     }
     Msg out = leaving(msg);
@@ -227,20 +282,84 @@ void Limpet::forward(Msg msg) {
     m_link.send(Frame{std::move(msg)});
 }
 
-// A message must never reach a Limpet twice. Ours coming back, or any id
-// seen before, means the Limpets form a cycle: refuse to go on.
-bool Limpet::checkLoop(const Msg& msg, const char* where) {
+// Any sender may set a non-zero network id (KBUS), so an id on the bus
+// proves nothing. One that only a Limpet could have made, or one already
+// seen, is a forgery (or the echo of a cycle, which the probe finds): it is
+// dropped, and never stops the Limpet.
+const char* Limpet::forgedOnBus(MsgId id) const {
+    if (id.networkId == m_config.networkId) {
+        return "its id claims this Limpet's network id";
+    }
+    // Only our own Ksock brings the far side's ids onto this bus.
+    if (m_peerId != 0 && id.networkId == m_peerId) {
+        return "its id claims the network id of the Limpet across the link";
+    }
+    if (id.networkId != 0 && m_seen.contains(id)) {
+        return "its id repeats one this Limpet has seen";
+    }
+    return nullptr;
+}
+
+void Limpet::refuseFromBus(const Msg& msg, std::string_view why) {
+    refused(msg, "on its bus from Ksock " + std::to_string(msg.from), why);
+    if (heldByUs(msg)) {
+        statusToBus(Pending{msg.id, msg.from}, remoteErrorName(Errc::INVALID));
+    }
+}
+
+void Limpet::refuseFromLink(const Msg& msg, std::string_view why) {
+    refused(msg, "over its link", why);
+    if (msg.isRequest()) {
+        statusToLink(msg, remoteErrorName(Errc::INVALID));
+    }
+}
+
+void Limpet::refused(const Msg& msg, std::string_view where, std::string_view why) {
+    ++m_stats.refused;
+    if (m_config.log) {
+        m_config.log("limpet " + std::to_string(m_config.networkId) + ": refused " +
+                     shortName(msg.name) + " " + idText(msg.id) + " " + std::string(where) + ": " +
+                     std::string(why));
+    }
+}
+
+void Limpet::probeFromBus(const Msg& msg) {
+    if ((msg.flags & FLAG_SYNTHETIC) == 0) {
+        refuseFromBus(msg, "a probe from a Ksock its daemon does not trust");
+        return;
+    }
+    // Another Limpet's probe with our id is made up; the far side's own probe
+    // does reach this bus round a cycle, so it may pass.
     if (msg.id.networkId == m_config.networkId) {
-        cycle("message " + msg.name + " " + idText(msg.id) + " that this Limpet (network id " +
-              std::to_string(m_config.networkId) + ") let out came back " + where);
-        return false;
+        refuseFromBus(msg, "a probe that claims this Limpet's network id");
+        return;
     }
-    if (msg.id.networkId != 0 && m_seen.contains(msg.id)) {
-        cycle("message " + msg.name + " " + idText(msg.id) + " reached network id " +
-              std::to_string(m_config.networkId) + " twice (" + where + ")");
-        return false;
+    if (m_seen.contains(msg.id) || !m_up) {
+        ++m_stats.dropped;
+        return;
     }
-    return true;
+    forward(msg);
+}
+
+void Limpet::probeFromLink(Msg msg) {
+    if (isOurProbe(msg)) {
+        cycle("this Limpet's probe " + idText(msg.id) + " came back over its link");
+        return;
+    }
+    if (msg.id.networkId == m_config.networkId) {
+        refuseFromLink(msg, "a probe that claims this Limpet's network id but is not one it sent");
+        return;
+    }
+    if (m_seen.contains(msg.id)) {
+        ++m_stats.dropped;
+        return;
+    }
+    remember(msg.id);
+    msg.to = 0;
+    msg.flags = FLAG_SYNTHETIC; // the far Limpet checked it came from a trusted Ksock
+    if (m_bus.send(msg)) {
+        ++m_stats.toBus;
+    }
 }
 
 void Limpet::cycle(const std::string& why) {
@@ -261,8 +380,11 @@ Result<void> Limpet::fromLink(const Frame& frame) {
     } else if (const auto* m = std::get_if<Msg>(&frame)) {
         msgFromLink(*m);
     } else if (const auto* g = std::get_if<Goodbye>(&frame)) {
-        if (g->reason == ByeReason::CYCLE) {
-            m_fatal = "the other Limpet refused the link: " + g->text;
+        // The far side's word that it found a cycle ends the link, not this
+        // Limpet: only our own probe coming back can prove that to us.
+        if (g->reason == ByeReason::CYCLE && m_config.log) {
+            m_config.log("limpet " + std::to_string(m_config.networkId) +
+                         ": the other Limpet found a cycle and left: " + g->text);
         }
         return fail(Errc::DISCONNECTED);
     } else if (std::holds_alternative<Hello>(frame)) {
@@ -300,11 +422,21 @@ void Limpet::msgFromLink(Msg msg) {
         replyFromLink(std::move(msg));
         return;
     }
+    if (msg.name == NAME_PROBE) {
+        probeFromLink(std::move(msg));
+        return;
+    }
     if (busOwnName(msg.name)) {
         ++m_stats.dropped;
         return;
     }
-    if (!checkLoop(msg, "over its link")) {
+    // The far side forwards what its bus clients made up, too.
+    if (msg.id.networkId == m_config.networkId) {
+        refuseFromLink(msg, "its id claims this Limpet's network id");
+        return;
+    }
+    if (m_seen.contains(msg.id)) {
+        refuseFromLink(msg, "its id repeats one this Limpet has seen");
         return;
     }
     msg.flags &= ~FLAG_SYNTHETIC; // only a status may claim to come from a bus
@@ -399,7 +531,12 @@ void Limpet::statusToBus(const Pending& p, std::string_view name) {
     }
 }
 
+// Never the bus's own names: a proxy for one would hold requests that no
+// Limpet forwards.
 bool Limpet::covered(std::string_view bindName) const {
+    if (bindName.starts_with("$.KBUS.")) {
+        return false;
+    }
     if (bindName == m_config.filter) {
         return true;
     }

@@ -1,9 +1,11 @@
 // One side of a Limpet pair over a network link: poll the Ksock and the
 // link, frame and check what arrives, heartbeat, and bound what is buffered.
+#include <cstdio>
 #include <poll.h>
 #include <vector>
 #include <xkbus/limpet/channel_port.hpp>
 #include <xkbus/limpet/drivers.hpp>
+#include <xkbus/limpet/rate_limit.hpp>
 
 namespace xkbus::limpet {
 namespace {
@@ -49,6 +51,7 @@ private:
     const NetOptions& m_o;
     std::string& m_error;
     std::unique_ptr<ChannelPort> m_port;
+    RateLimitedLog m_log{stderrLine};
     BufferSink m_sink;
     std::unique_ptr<Limpet> m_limpet;
     std::shared_ptr<TlsContext> m_tls;
@@ -72,6 +75,7 @@ Result<void> NetRunner::setUp() {
     m_port = std::move(*port);
     Config config = m_o.end.config;
     config.heartbeatMs = static_cast<uint32_t>(m_o.heartbeat.count());
+    config.log = [this](std::string_view line) { m_log.note(line, Clock::now()); };
     m_limpet = std::make_unique<Limpet>(config, *m_port, m_sink);
     if (auto ok = m_limpet->start(); !ok) {
         m_error = "cannot set up the Limpet's Ksock";

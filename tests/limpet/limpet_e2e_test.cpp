@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <xkbus/frontend/open.hpp>
 #include <xkbus/ksock.hpp>
+#include <xkbus/limpet/limpet.hpp>
 #include <xkbus/limpet/wire.hpp>
 #include <xkbus/socket/socket_link.hpp>
 
@@ -462,6 +463,59 @@ TEST_F(LimpetE2E, ACycleOfLimpetsIsRefusedWithAClearError) {
     auto reply = local.request("$.Svc.Echo", "x", 10s);
     ASSERT_TRUE(reply);
     EXPECT_EQ(reply->text(), "echo:x");
+}
+
+// A Limpet still running; one that ended is reaped here (and never killed later).
+bool running(Child& c) {
+    int status = 0;
+    if (c.pid > 0 && ::waitpid(c.pid, &status, WNOHANG) == c.pid) {
+        c.pid = 0;
+    }
+    return c.pid > 0;
+}
+
+// Issue 15, item 6: the bus keeps any sender's network id, and two
+// announcements with one id used to make the Limpet declare a cycle and stop
+// both ends. Now each forgery is dropped and the bridge carries on.
+TEST_F(LimpetE2E, IdsForgedByABusClientDoNotStopTheBridge) {
+    startDaemons(2);
+    replier(1, 0, "$.Svc.Echo");
+    Child& near = limpetPlain("listen", 0, 1, m_dir + "/link");
+    Child& far = limpetPlain("connect", 1, 2, m_dir + "/link");
+    Ksock listener = open(1, 0);
+    ASSERT_TRUE(listener.listen("$.News.*"));
+    Ksock sender = open(0, 0);
+    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));
+
+    Ksock attacker = open(0, 0);
+    auto forge = [&](std::string_view name, MsgId id, uint32_t flags = 0) {
+        frontend::Message m = makeMessage(name, "forged", flags);
+        m.header.id = id;
+        return attacker.send(m);
+    };
+    ASSERT_TRUE(forge("$.News.Forged", {7, 1}));
+    ASSERT_TRUE(forge("$.News.Forged", {7, 1}));
+    ASSERT_TRUE(forge("$.News.Forged", {1, 5})); // the near Limpet's network id
+    ASSERT_TRUE(forge("$.News.Forged", {2, 5})); // the far one's
+    ASSERT_TRUE(forge(limpet::NAME_PROBE, {1, limpet::PROBE_SERIAL_BASE | 1}, FLAG_SYNTHETIC));
+    ASSERT_TRUE(forge(limpet::NAME_PROBE, {2, limpet::PROBE_SERIAL_BASE | 1}, FLAG_SYNTHETIC));
+    // Sent last, so its answer says the Limpet has read all of the above.
+    const auto dup = forge("$.Svc.Echo", {7, 1}, FLAG_WANT_A_REPLY);
+    ASSERT_TRUE(dup);
+    auto status = attacker.receive(5s);
+    ASSERT_TRUE(status) << "a forged request held by the Limpet is answered";
+    EXPECT_EQ(status->header.inReplyTo, *dup);
+    EXPECT_EQ(status->name(), limpet::remoteErrorName(Errc::INVALID));
+
+    EXPECT_TRUE(running(near));
+    EXPECT_TRUE(running(far));
+    auto first = listener.receive(5s);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->header.id, (MsgId{7, 1}));
+    EXPECT_FALSE(listener.receive(300ms)) << "no other forgery crossed";
+    exerciseAcross(sender, listener);
+    EXPECT_TRUE(running(near));
+    EXPECT_TRUE(running(far));
 }
 
 // Bytes a hostile far side could send; each must cost it the link.

@@ -17,6 +17,9 @@ struct BusEnd {
     Config config; // networkId at least
 };
 
+// A line for the operator, on stderr.
+void stderrLine(std::string_view line);
+
 // Keeps running while it returns true (checked at least every 100 ms).
 using KeepGoing = std::function<bool()>;
 

@@ -6,9 +6,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 #include <xkbus/limpet/wire.hpp>
 
@@ -44,6 +46,9 @@ struct Config {
     size_t maxProxies = 16384;   // proxy replier bindings held for the other side
     size_t dedupWindow = 4096;   // ids remembered to refuse a message seen twice
     uint32_t heartbeatMs = 1000; // sent in HELLO
+    // Where the Limpet says what it refused and why. Bus clients can make it
+    // refuse at will, so the drivers rate-limit it; empty means silent.
+    std::function<void(std::string_view)> log;
 };
 
 inline constexpr std::string_view NAME_PROBE = "$.KBUS.Limpet.Probe";
@@ -51,12 +56,16 @@ inline constexpr std::string_view NAME_NOT_SAME_KSOCK = "$.KBUS.Replier.NotSameK
 inline constexpr std::string_view REMOTE_ERROR_PREFIX = "$.KBUS.RemoteError.";
 // Serials of the Limpet's own probes: apart from the bus's serials.
 inline constexpr uint32_t PROBE_SERIAL_BASE = 0x80000000u;
+// A probe's data: a random token, so that only a probe this Limpet really
+// sent can tell it that it stands in a cycle.
+inline constexpr size_t PROBE_TOKEN_SIZE = 8;
 
 struct LimpetStats {
     uint64_t toLink = 0;      // messages sent to the other side
     uint64_t toBus = 0;       // messages sent on the bus
     uint64_t statuses = 0;    // status replies this Limpet made
     uint64_t dropped = 0;     // messages not forwarded (echoes, listener copies, ...)
+    uint64_t refused = 0;     // forged: an id of this or the far network, or seen; foreign probes
     size_t inFlight = 0;      // requests awaiting the far side's reply
     size_t injected = 0;      // requests sent on the bus for the far side
     size_t proxies = 0;       // proxy replier bindings
@@ -84,8 +93,9 @@ public:
     Result<void> fromLink(const Frame& frame);
 
     Hello hello() const { return Hello{WIRE_VERSION, m_config.networkId, m_config.heartbeatMs}; }
-    // Set once a cycle was found (or the other side found one): the Limpet
-    // must stop. The text says why.
+    // Set once this Limpet's own probe came back over its link: it stands in
+    // a cycle and must stop. Nothing a bus client sends can set it, and
+    // neither can the other side's GOODBYE. The text says why.
     const std::string& fatalError() const noexcept { return m_fatal; }
     // The GOODBYE to send before closing, after an error.
     Goodbye goodbye() const { return m_bye; }
@@ -99,6 +109,13 @@ private:
 
     Msg leaving(const Msg& msg) const;
     void remember(MsgId id);
+    const char* forgedOnBus(MsgId id) const;
+    void refuseFromBus(const Msg& msg, std::string_view why);
+    void refuseFromLink(const Msg& msg, std::string_view why);
+    void refused(const Msg& msg, std::string_view where, std::string_view why);
+    void probeFromBus(const Msg& msg);
+    void probeFromLink(Msg msg);
+    bool isOurProbe(const Msg& msg) const;
     void bindEventFromBus(const Msg& msg);
     void replyFromBus(const Msg& msg);
     void requestFromBus(Msg msg);
@@ -111,7 +128,6 @@ private:
     void statusToLink(const Msg& request, std::string_view name);
     void statusToBus(const Pending& p, std::string_view name);
     bool covered(std::string_view bindName) const;
-    bool checkLoop(const Msg& msg, const char* where);
     void cycle(const std::string& why);
     void sendProbe();
 
@@ -127,6 +143,7 @@ private:
     std::set<MsgId> m_injected;                     // requests we sent for the far side
     std::set<MsgId> m_seen;                         // dedup window
     std::deque<MsgId> m_seenOrder;
+    std::deque<std::vector<std::byte>> m_probeTokens; // the last probes sent
     std::string m_fatal;
     Goodbye m_bye;
     LimpetStats m_stats;
