@@ -15,6 +15,10 @@
 namespace xkbus::limpet {
 namespace {
 
+// Room for strangers while the Limpet takes them in; it moves each to its
+// own pending place as soon as it can.
+constexpr int LISTEN_BACKLOG = 64;
+
 class PlainStream final : public Stream {
 public:
     explicit PlainStream(UniqueFd fd) : m_fd(std::move(fd)) {}
@@ -153,7 +157,7 @@ Result<UniqueFd> listenUnix(const std::string& path) {
     const sockaddr_un sa = unixAddress(path);
     ::unlink(path.c_str());
     if (!fd || ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0 ||
-        ::listen(fd.get(), 4) != 0) {
+        ::listen(fd.get(), LISTEN_BACKLOG) != 0) {
         return fail(Errc::INVALID);
     }
     return fd;
@@ -178,7 +182,7 @@ Result<UniqueFd> tcpSocket(const Address& a, bool listening) {
         }
         ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         const bool ok = listening ? ::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0 &&
-                                        ::listen(fd.get(), 4) == 0
+                                        ::listen(fd.get(), LISTEN_BACKLOG) == 0
                                   : ::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0;
         if (ok) {
             ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
