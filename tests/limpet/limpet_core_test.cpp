@@ -409,10 +409,8 @@ TEST(Limpet, IdsRepeatedOrClaimedOverTheLinkAreDroppedNotFatal) {
     listener.listen("$.News");
     w.pump();
     auto message = [](MsgId id, uint32_t flags = 0) {
-        Msg m;
-        m.name = "$.News";
-        m.id = id;
-        m.flags = flags;
+        Message m = makeMessage("$.News", "", flags);
+        m.header.id = id;
         return Frame{m};
     };
     // What the far side passes on from its bus clients, or a real cycle.
@@ -425,10 +423,10 @@ TEST(Limpet, IdsRepeatedOrClaimedOverTheLinkAreDroppedNotFatal) {
     EXPECT_EQ(log.containing("over its link"), 3u);
     // The refused request gets an answer, so the far side does not wait.
     ASSERT_EQ(p.a.out.frames.size(), 1u);
-    const auto* status = std::get_if<Msg>(&p.a.out.frames.front());
+    const auto* status = std::get_if<Message>(&p.a.out.frames.front());
     ASSERT_NE(status, nullptr);
-    EXPECT_EQ(status->inReplyTo, (MsgId{10, 4}));
-    EXPECT_EQ(status->name, remoteErrorName(Errc::INVALID));
+    EXPECT_EQ(status->header.inReplyTo, (MsgId{10, 4}));
+    EXPECT_EQ(status->name(), remoteErrorName(Errc::INVALID));
     expectAlive({&p});
 }
 
@@ -493,10 +491,8 @@ TEST(Limpet, MessagesFromTheFarSideCannotClaimToBeStatuses) {
     Pair& p = w.join(0, 1, 10, 11);
     Client listener(w.bus(0));
     listener.listen("$.News");
-    Msg forged;
-    forged.name = "$.News";
-    forged.id = {11, 7};
-    forged.flags = FLAG_SYNTHETIC;
+    Message forged = makeMessage("$.News", "", FLAG_SYNTHETIC);
+    forged.header.id = {11, 7};
     ASSERT_TRUE(p.a.limpet->fromLink(Frame{forged}));
     auto got = listener.drain();
     ASSERT_EQ(got.size(), 1u);

@@ -553,9 +553,8 @@ std::vector<std::string> garbage() {
         return std::string(reinterpret_cast<const char*>(b.data()), b.size());
     };
     const std::string hello = bytesOf(limpet::Hello{limpet::WIRE_VERSION, 9, 1000});
-    limpet::Msg msg;
-    msg.id = {9, 1};
-    msg.name = "$.News.Today";
+    Message msg = makeMessage("$.News.Today");
+    msg.header.id = {9, 1};
     const std::string message = bytesOf(msg);
     std::string wrongVersion = hello;
     wrongVersion[9] = '\x07';

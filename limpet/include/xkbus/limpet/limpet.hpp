@@ -22,10 +22,10 @@ class BusPort {
 public:
     virtual ~BusPort() = default;
     virtual KsockId id() const = 0;
-    virtual Result<void> bind(const std::string& name, bool replier) = 0;
-    virtual Result<void> unbind(const std::string& name, bool replier) = 0;
-    virtual Result<KsockId> findReplier(const std::string& name) = 0;
-    virtual Result<MsgId> send(const Msg& msg) = 0;
+    virtual Result<void> bind(std::string_view name, bool replier) = 0;
+    virtual Result<void> unbind(std::string_view name, bool replier) = 0;
+    virtual Result<KsockId> findReplier(std::string_view name) = 0;
+    virtual Result<MsgId> send(const Message& msg) = 0;
     virtual Result<void> onlyOnce() = 0;           // MSGONLYONCE(1)
     virtual Result<void> reportReplierBinds() = 0; // REPORTREPLIERBINDS(1)
     virtual Result<void> setMaxMessages(uint32_t n) = 0;
@@ -88,7 +88,7 @@ public:
     bool isLinkUp() const noexcept { return m_up; }
 
     // A message read from the bus.
-    void fromBus(const Msg& msg);
+    void fromBus(const Message& msg);
     // A frame from the other side, after HELLO. PROTOCOL_VIOLATION: drop the link.
     Result<void> fromLink(const Frame& frame);
 
@@ -107,25 +107,25 @@ private:
         uint32_t from = 0;
     };
 
-    Msg leaving(const Msg& msg) const;
+    Message leaving(const Message& msg) const;
     void remember(MsgId id);
     const char* forgedOnBus(MsgId id) const;
-    void refuseFromBus(const Msg& msg, std::string_view why);
-    void refuseFromLink(const Msg& msg, std::string_view why);
-    void refused(const Msg& msg, std::string_view where, std::string_view why);
-    void probeFromBus(const Msg& msg);
-    void probeFromLink(Msg msg);
-    bool isOurProbe(const Msg& msg) const;
-    void bindEventFromBus(const Msg& msg);
-    void replyFromBus(const Msg& msg);
-    void requestFromBus(Msg msg);
-    void forward(Msg msg);
+    void refuseFromBus(const Message& msg, std::string_view why);
+    void refuseFromLink(const Message& msg, std::string_view why);
+    void refused(const Message& msg, std::string_view where, std::string_view why);
+    void probeFromBus(const Message& msg);
+    void probeFromLink(Message msg);
+    bool isOurProbe(const Message& msg) const;
+    void bindEventFromBus(const Message& msg);
+    void replyFromBus(const Message& msg);
+    void requestFromBus(Message msg);
+    void forward(Message msg);
     void bindFromLink(const BindNotice& b);
-    void msgFromLink(Msg msg);
-    void replyFromLink(Msg msg);
-    void requestFromLink(Msg msg);
-    void announcementFromLink(Msg msg);
-    void statusToLink(const Msg& request, std::string_view name);
+    void msgFromLink(Message msg);
+    void replyFromLink(Message msg);
+    void requestFromLink(Message msg);
+    void announcementFromLink(Message msg);
+    void statusToLink(const Message& request, std::string_view name);
     void statusToBus(const Pending& p, std::string_view name);
     bool covered(std::string_view bindName) const;
     void cycle(const std::string& why);
