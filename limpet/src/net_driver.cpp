@@ -73,6 +73,7 @@ private:
     Result<void> setUp();
     void step();
     void tryConnect();
+    void connecting(Clock::time_point now);
     void acceptAll();
     void addPending(UniqueFd fd);
     void servicePending(const std::vector<pollfd>& fds, size_t first);
@@ -100,6 +101,8 @@ private:
     UniqueFd m_listener;
     std::unique_ptr<Conn> m_link;
     std::vector<std::unique_ptr<Conn>> m_pending; // oldest first
+    std::unique_ptr<Connector> m_connecting;      // connector: a connect under way
+    Clock::time_point m_connectBy;
     Clock::time_point m_nextTry;
     bool m_lostBus = false;
 };
@@ -161,13 +164,32 @@ void NetRunner::addPending(UniqueFd fd) {
 
 void NetRunner::tryConnect() {
     const auto now = Clock::now();
-    if (m_o.listen || m_link || !m_pending.empty() || now < m_nextTry) {
+    if (m_o.listen || m_link || !m_pending.empty() || m_connecting || now < m_nextTry) {
         return;
     }
     m_nextTry = now + m_o.retry;
-    if (auto fd = connectTo(m_o.address)) {
-        addPending(std::move(*fd));
+    if (auto c = Connector::start(m_o.address)) {
+        m_connecting = std::move(*c);
+        m_connectBy = now + m_o.handshake;
     }
+}
+
+// The connection under way becomes a pending one once it is made; a peer
+// host that does not answer costs an attempt, never the bus.
+void NetRunner::connecting(Clock::time_point now) {
+    if (!m_connecting) {
+        return;
+    }
+    auto fd = m_connecting->finish();
+    if (fd) {
+        addPending(std::move(*fd));
+    } else if (fd.error() == Errc::TRY_AGAIN && now <= m_connectBy) {
+        return;
+    } else {
+        m_log.note("could not connect to " + m_o.address, now);
+        m_nextTry = now + m_o.retry;
+    }
+    m_connecting.reset();
 }
 
 // Nobody is known before the handshake, so a stranger must not hold the
@@ -446,6 +468,7 @@ void NetRunner::step() {
         fds[1].events = static_cast<short>(POLLIN | (out ? POLLOUT : 0));
     }
     fds.push_back({m_listener ? m_listener.get() : -1, POLLIN, 0});
+    fds.push_back({m_connecting ? m_connecting->fd() : -1, POLLOUT, 0});
     const size_t first = fds.size();
     for (const auto& c : m_pending) {
         const bool out = c->out.pending() > 0 || c->stream->wantsWrite() || !c->handshaken;
@@ -469,6 +492,7 @@ void NetRunner::step() {
         dropLink("write failed");
     }
     const auto now = Clock::now();
+    connecting(now);
     linkTimers(now);
     pendingTimers(now);
 }

@@ -8,9 +8,11 @@
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sstream>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -857,6 +859,74 @@ TEST_F(LimpetE2E, APeerThatNeverReadsIsDroppedAndTheBusKeepsDraining) {
     replier(1, 0, "$.Far");
     limpetPlain("connect", 1, 2, link);
     ASSERT_TRUE(waitForReplier(sender, "$.Far"));
+}
+
+// TcpExt ListenDrops: SYNs the kernel dropped at a listener (this network
+// namespace; other tests may add to it, never take away).
+uint64_t listenDrops() {
+    std::ifstream in("/proc/net/netstat");
+    std::string names;
+    std::string values;
+    while (std::getline(in, names) && std::getline(in, values)) {
+        if (!names.starts_with("TcpExt:")) {
+            continue;
+        }
+        std::istringstream n(names);
+        std::istringstream v(values);
+        std::string name;
+        std::string value;
+        while (n >> name && v >> value) {
+            if (name == "ListenDrops") {
+                return std::stoull(value);
+            }
+        }
+    }
+    return 0;
+}
+
+// A connect that the far host never answers used to block the connecting
+// Limpet (and so its bus) for the kernel's SYN timeout, minutes long.
+TEST_F(LimpetE2E, APeerHostThatDoesNotAnswerNeverKeepsTheConnectorFromItsBus) {
+    startDaemons(1);
+    // A listener whose accept queue is full: the kernel drops every new SYN,
+    // and the connect waits as for a host that does not answer.
+    UniqueFd hung(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(::bind(hung.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::listen(hung.get(), 0), 0);
+    ASSERT_EQ(::getsockname(hung.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+    const uint16_t port = ntohs(a.sin_port);
+    UniqueFd filler = connectTcp(port);
+    ASSERT_TRUE(filler);
+    const uint64_t dropsBefore = listenDrops();
+    limpetTls("connect", 0, 1, port, "limpet-a", "limpet-b");
+    // The Limpet is up (its Ksock is set up before it first connects) and
+    // its connect met the full queue.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (listenDrops() == dropsBefore && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_GT(listenDrops(), dropsBefore) << "the Limpet never tried to connect";
+
+    // More than its Ksock's queue holds (MAXMSGS 1000): only a Limpet that
+    // reads its bus leaves room for a replier's bind event.
+    Ksock sender = open(0, 0);
+    for (int i = 0; i < 1100; ++i) {
+        ASSERT_TRUE(sender.announce("$.News.Flood", "x")) << i;
+    }
+    Ksock replierKsock = open(0, 0);
+    bool bound = false;
+    const auto bindBy = std::chrono::steady_clock::now() + 3s;
+    while (!bound && std::chrono::steady_clock::now() < bindBy) {
+        bound = static_cast<bool>(replierKsock.serve("$.Svc.Late"));
+        if (!bound) {
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    EXPECT_TRUE(bound) << "the connecting Limpet stopped reading its bus";
 }
 
 } // namespace
