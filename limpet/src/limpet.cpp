@@ -57,6 +57,36 @@ std::vector<std::byte> randomToken() {
 
 } // namespace
 
+IdMint::IdMint() : IdMint((uint64_t{std::random_device{}()} << 32) | std::random_device{}()) {}
+
+IdMint::IdMint(uint64_t key) {
+    // Four round keys from one (splitmix64).
+    for (auto& k : m_key) {
+        key += 0x9E3779B97F4A7C15ull;
+        uint64_t z = key;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        k = z ^ (z >> 31);
+    }
+}
+
+// A four-round Feistel network on the two 16-bit halves: a bijection
+// whatever the round function, so no two counts give one serial.
+uint32_t IdMint::scramble(uint32_t value) const noexcept {
+    auto left = static_cast<uint16_t>(value >> 16);
+    auto right = static_cast<uint16_t>(value);
+    for (uint64_t k : m_key) {
+        uint64_t z = (right + k) * 0x9E3779B97F4A7C15ull;
+        z ^= z >> 29;
+        z *= 0xBF58476D1CE4E5B9ull;
+        const auto f = static_cast<uint16_t>(z >> 32);
+        const uint16_t next = static_cast<uint16_t>(left ^ f);
+        left = right;
+        right = next;
+    }
+    return (uint32_t{left} << 16) | right;
+}
+
 std::string remoteErrorName(Errc e) {
     return std::string(REMOTE_ERROR_PREFIX) + std::to_string(toErrno(e));
 }
@@ -112,7 +142,7 @@ Result<void> Limpet::linkUp(const Hello& peer) {
 void Limpet::sendProbe() {
     auto token = randomToken();
     Message probe = makeMessage(NAME_PROBE, token, FLAG_SYNTHETIC);
-    probe.header.id = {m_config.networkId, PROBE_SERIAL_BASE | m_nextSerial++};
+    probe.header.id = {m_config.networkId, m_ids.next()};
     probe.header.origFrom = {m_config.networkId, m_bus.id()};
     m_probeTokens.push_back(std::move(token));
     if (m_probeTokens.size() > PROBES_REMEMBERED) {
@@ -154,10 +184,10 @@ void Limpet::linkDown() {
 
 // A message read from this bus, as it leaves: KBUS's id and orig_from rules
 // (a local id and sender get this side's network id).
-Message Limpet::leaving(const Message& msg) const {
+Message Limpet::leaving(const Message& msg) {
     Message out = msg;
     if (out.header.id.networkId == 0) {
-        out.header.id.networkId = m_config.networkId;
+        out.header.id = {m_config.networkId, m_ids.next()};
     }
     if (out.header.origFrom.networkId == 0) {
         out.header.origFrom = {m_config.networkId, msg.header.from};
@@ -205,7 +235,7 @@ void Limpet::fromBus(const Message& msg) {
     }
     Message out = leaving(msg);
     if (out.isRequest()) {
-        requestFromBus(std::move(out));
+        requestFromBus(msg.header.id, std::move(out));
     } else if (m_up) {
         forward(std::move(out));
     } else {
@@ -248,14 +278,13 @@ void Limpet::replyFromBus(const Message& msg) {
 // We get a request to answer only as the proxy replier; a listener's copy of
 // a request answered on this bus does not cross (the original re-sent it as
 // a request on the far side, where nobody could answer it).
-void Limpet::requestFromBus(Message msg) {
+// `asRead` is the request's id on this bus, which its answer must name.
+void Limpet::requestFromBus(MsgId asRead, Message msg) {
     if (!msg.wantsYouToReply()) {
         ++m_stats.dropped;
         return;
     }
-    Pending p{MsgId{msg.header.id.networkId == m_config.networkId ? 0 : msg.header.id.networkId,
-                    msg.header.id.serialNum},
-              msg.header.from};
+    const Pending p{asRead, msg.header.from};
     if (!m_up) {
         statusToBus(p, NAME_REPLIER_GONE_AWAY);
         return;
@@ -502,7 +531,7 @@ void Limpet::announcementFromLink(Message msg) {
 
 void Limpet::statusToLink(const Message& request, std::string_view name) {
     Message status = makeMessage(name, std::span<const std::byte>{}, FLAG_SYNTHETIC);
-    status.header.id = {m_config.networkId, m_nextSerial++};
+    status.header.id = {m_config.networkId, m_ids.next()};
     status.header.inReplyTo = request.header.id;
     status.header.to = request.header.from;
     status.header.origFrom = {m_config.networkId, 0};

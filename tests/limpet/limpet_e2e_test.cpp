@@ -527,8 +527,8 @@ TEST_F(LimpetE2E, IdsForgedByABusClientDoNotStopTheBridge) {
     ASSERT_TRUE(forge("$.News.Forged", {7, 1}));
     ASSERT_TRUE(forge("$.News.Forged", {1, 5})); // the near Limpet's network id
     ASSERT_TRUE(forge("$.News.Forged", {2, 5})); // the far one's
-    ASSERT_TRUE(forge(limpet::NAME_PROBE, {1, limpet::PROBE_SERIAL_BASE | 1}, FLAG_SYNTHETIC));
-    ASSERT_TRUE(forge(limpet::NAME_PROBE, {2, limpet::PROBE_SERIAL_BASE | 1}, FLAG_SYNTHETIC));
+    ASSERT_TRUE(forge(limpet::NAME_PROBE, {1, 0x80000001}, FLAG_SYNTHETIC));
+    ASSERT_TRUE(forge(limpet::NAME_PROBE, {2, 0x80000001}, FLAG_SYNTHETIC));
     // Sent last, so its answer says the Limpet has read all of the above.
     const auto dup = forge("$.Svc.Echo", {7, 1}, FLAG_WANT_A_REPLY);
     ASSERT_TRUE(dup);

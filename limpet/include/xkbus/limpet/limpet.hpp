@@ -54,11 +54,26 @@ struct Config {
 inline constexpr std::string_view NAME_PROBE = "$.KBUS.Limpet.Probe";
 inline constexpr std::string_view NAME_NOT_SAME_KSOCK = "$.KBUS.Replier.NotSameKsock";
 inline constexpr std::string_view REMOTE_ERROR_PREFIX = "$.KBUS.RemoteError.";
-// Serials of the Limpet's own probes: apart from the bus's serials.
-inline constexpr uint32_t PROBE_SERIAL_BASE = 0x80000000u;
 // A probe's data: a random token, so that only a probe this Limpet really
 // sent can tell it that it stands in a cycle.
 inline constexpr size_t PROBE_TOKEN_SIZE = 8;
+
+// The serials of the ids a Limpet gives: every one distinct (a bijection of
+// a counter, 2^32 of them before one repeats) and, with a secret key,
+// unpredictable. A bus's own serials count up, and a forger who guessed the
+// id of a coming message could send it first and have the Limpets drop the
+// real one as seen.
+class IdMint {
+public:
+    IdMint(); // a random key
+    explicit IdMint(uint64_t key);
+    uint32_t next() noexcept { return scramble(m_count++); }
+    uint32_t scramble(uint32_t value) const noexcept;
+
+private:
+    uint64_t m_key[4]{};
+    uint32_t m_count = 0;
+};
 
 struct LimpetStats {
     uint64_t toLink = 0;      // messages sent to the other side
@@ -107,7 +122,7 @@ private:
         uint32_t from = 0;
     };
 
-    Message leaving(const Message& msg) const;
+    Message leaving(const Message& msg);
     void remember(MsgId id);
     const char* forgedOnBus(MsgId id) const;
     void refuseFromBus(const Message& msg, std::string_view why);
@@ -118,7 +133,7 @@ private:
     bool isOurProbe(const Message& msg) const;
     void bindEventFromBus(const Message& msg);
     void replyFromBus(const Message& msg);
-    void requestFromBus(Message msg);
+    void requestFromBus(MsgId asRead, Message msg);
     void forward(Message msg);
     void bindFromLink(const BindNotice& b);
     void msgFromLink(Message msg);
@@ -136,7 +151,7 @@ private:
     LinkSink& m_link;
     bool m_up = false;
     uint32_t m_peerId = 0;
-    uint32_t m_nextSerial = 1;
+    IdMint m_ids;
     std::map<std::string, KsockId> m_localRepliers; // name -> binder, never ourselves
     std::set<std::string> m_proxies;                // bound for the other side
     std::map<MsgId, Pending> m_pending;             // forwarded id -> original
