@@ -55,6 +55,18 @@ int failWith(const std::string& what, xkbus::Errc e) {
     return 1;
 }
 
+// Opening a Ksock fails for reasons a person can fix: say which.
+int failToOpen(const Common& c, xkbus::Errc e) {
+    std::string why = xkbus::frontend::explainOpenError(e, xkbus::frontend::defaultSocketPath());
+    if (e == xkbus::Errc::NO_SUCH_DEVICE) {
+        why = "bus " + std::to_string(c.bus) + ": " + why;
+    }
+    fmt::print(stderr, "xkbus: {} (errno {})\n", why, xkbus::toErrno(e));
+    const bool unreachable = e == xkbus::Errc::NO_DAEMON || e == xkbus::Errc::ACCESS_DENIED ||
+                             e == xkbus::Errc::NOT_A_SOCKET || e == xkbus::Errc::NAME_TOO_LONG;
+    return unreachable ? 69 : 1;
+}
+
 // Waits for the next message, at most timeoutMs (< 0: forever).
 xkbus::Result<std::optional<Message>> receive(KsockChannel& k, int timeoutMs) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
@@ -84,8 +96,7 @@ xkbus::Result<std::unique_ptr<KsockChannel>> openKsock(const Common& c) {
 int listen(const Common& c, const std::vector<std::string>& names, int count, double timeout) {
     auto k = openKsock(c);
     if (!k) {
-        return failWith("cannot reach xkbusd at " + xkbus::frontend::defaultSocketPath(),
-                        k.error());
+        return failToOpen(c, k.error());
     }
     for (const auto& name : names) {
         if (auto ok = (*k)->bind(name, false); !ok) {
@@ -109,7 +120,7 @@ int listen(const Common& c, const std::vector<std::string>& names, int count, do
 int send(const Common& c, const std::string& name, const std::string& data, bool urgent) {
     auto k = openKsock(c);
     if (!k) {
-        return failWith("cannot reach xkbusd", k.error());
+        return failToOpen(c, k.error());
     }
     auto id = (*k)->send(textMessage(name, data, urgent ? xkbus::FLAG_URGENT : 0));
     if (!id) {
@@ -126,7 +137,7 @@ int send(const Common& c, const std::string& name, const std::string& data, bool
 int call(const Common& c, const std::string& name, const std::string& data, double timeout) {
     auto k = openKsock(c);
     if (!k) {
-        return failWith("cannot reach xkbusd", k.error());
+        return failToOpen(c, k.error());
     }
     auto id = (*k)->send(textMessage(name, data, xkbus::FLAG_WANT_A_REPLY));
     if (!id) {
@@ -177,7 +188,7 @@ int reply(const Common& c, const std::string& name, const std::string& data,
           const std::string& command, int count) {
     auto k = openKsock(c);
     if (!k) {
-        return failWith("cannot reach xkbusd", k.error());
+        return failToOpen(c, k.error());
     }
     if (auto ok = (*k)->bind(name, true); !ok) {
         return failWith("bind " + name + " as replier", ok.error());
@@ -207,7 +218,7 @@ int reply(const Common& c, const std::string& name, const std::string& data,
 int introspect(const Common& c, xkbus::protocol::Introspect what) {
     auto connection = xkbus::frontend::connectDefault();
     if (!connection) {
-        return failWith("cannot reach xkbusd", connection.error());
+        return failToOpen(c, connection.error());
     }
     auto text = (*connection)->introspect(c.bus, what);
     if (!text) {
@@ -282,7 +293,7 @@ int xenProvision(uint32_t domid, uint32_t bus, uint32_t slots, bool json) {
 int newBus(const Common& c) {
     auto k = openKsock(c);
     if (!k) {
-        return failWith("cannot reach xkbusd", k.error());
+        return failToOpen(c, k.error());
     }
     auto index = (*k)->newBus();
     if (!index) {
