@@ -38,6 +38,7 @@ int bindings(const Options& o);
 int stats(const Options& o);
 int buses(const Options& o);
 
-int xenProvision(const Options& o, uint32_t domid, uint32_t slots);
+// `which`: a domain id, or a running domain's name.
+int xenProvision(const Options& o, const std::string& which, uint32_t slots);
 
 } // namespace xkbus::cli

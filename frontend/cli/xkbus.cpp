@@ -37,7 +37,7 @@ struct Args {
     bool urgent = false;
     bool allBuses = false;
     bool noBindEvents = false;
-    uint32_t domid = 0;
+    std::string domain;
     uint32_t slots = 1;
 };
 
@@ -109,7 +109,7 @@ int run(const std::string& which, Args& a) {
     if (which == "new-bus") {
         return newBus(o);
     }
-    return xenProvision(o, a.domid, a.slots);
+    return xenProvision(o, a.domain, a.slots);
 }
 
 } // namespace
@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
     auto* provisionCmd =
         command(app, "xen-provision",
                 "dom0: give a Xen domain device slots on a bus (as xl attaches devices)");
-    provisionCmd->add_option("domid", a.domid, "the guest domain")->required();
+    provisionCmd->add_option("domain", a.domain, "the guest: its domid or its name")->required();
     provisionCmd->add_option("--slots", a.slots, "how many slots (one per guest process)");
 
     try {
