@@ -4,6 +4,7 @@
 #include "daemon_fixture.hpp"
 #include "run_command.hpp"
 
+#include <algorithm>
 #include <sys/stat.h>
 #include <xkbus/frontend/open.hpp>
 
@@ -62,6 +63,40 @@ TEST_F(DaemonOpsTest, ANonSocketFileAtThePathIsLeftAloneAndReported) {
     EXPECT_NE(refused.err.find(file + ": it exists and is not a socket"), std::string::npos)
         << refused.err;
     EXPECT_EQ(readWholeFile(file), "not a socket\n");
+}
+
+TEST_F(DaemonOpsTest, AConfigFileSetsTheDaemonsOptions) {
+    const std::string conf = m_dir + "/xkbusd.conf";
+    const std::string other = m_dir + "/configured.sock";
+    {
+        std::FILE* f = std::fopen(conf.c_str(), "w");
+        std::fprintf(f, "# as /etc/xkbus/xkbusd.conf\nsocket = %s\nbuses = 3\nlog-level = warn\n",
+                     other.c_str());
+        std::fclose(f);
+    }
+    const pid_t daemon = spawn([&] {
+        ::execl(XKBUSD_PATH, "xkbusd", "--config", conf.c_str(), static_cast<char*>(nullptr));
+        return 127;
+    });
+    const std::string cli = std::string(XKBUS_CLI_PATH) + " --socket " + other;
+    EXPECT_EQ(runCommand(cli + " wait").status, 0);
+    const auto buses = runCommand(cli + " buses --json");
+    EXPECT_EQ(std::count(buses.out.begin(), buses.out.end(), '{'), 3) << buses.out;
+    ::kill(daemon, SIGTERM);
+    EXPECT_EQ(reap(daemon), 0);
+}
+
+TEST_F(DaemonOpsTest, AMisspeltConfigKeyIsRefusedNotIgnored) {
+    const std::string conf = m_dir + "/bad.conf";
+    {
+        std::FILE* f = std::fopen(conf.c_str(), "w");
+        std::fputs("sockets = /tmp/nowhere.sock\n", f);
+        std::fclose(f);
+    }
+    // `timeout`: were the key ignored, the daemon would run on.
+    const auto r = runCommand("timeout 10 " + XKBUSD + " --config " + conf);
+    EXPECT_EQ(r.status, 64) << r.err;
+    EXPECT_NE(r.err.find("sockets"), std::string::npos) << r.err;
 }
 
 } // namespace

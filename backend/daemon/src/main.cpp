@@ -2,7 +2,8 @@
 // server; the composition root, where implementations are chosen.
 //
 // Exit codes (xkbusd(8)): 0 stopped on SIGTERM/SIGINT; 1 could not start;
-// 2 another xkbusd already serves the socket; 64 bad command line.
+// 2 another xkbusd already serves the socket; 64 bad command line or
+// configuration file (/etc/xkbus/xkbusd.conf, xkbus-policy.conf(5)).
 #include "instance_lock.hpp"
 
 #include <CLI/CLI.hpp>
@@ -17,6 +18,7 @@ namespace {
 
 constexpr int EXIT_ALREADY_RUNNING = 2;
 constexpr int EXIT_USAGE = 64;
+constexpr const char* DEFAULT_CONFIG = "/etc/xkbus/xkbusd.conf";
 
 // Locks every path the daemon listens on, so a second daemon cannot take
 // either socket from under the first.
@@ -69,6 +71,11 @@ int main(int argc, char** argv) {
     std::string level = "info";
     CLI::App app{"xkbusd: the xkbus message bus daemon (KBUS semantics, local and Xen)"};
     app.set_version_flag("--version", std::string("xkbusd ") + XKBUS_VERSION);
+    // The file is read only if it exists, unless --config names it.
+    app.set_config("--config", DEFAULT_CONFIG,
+                   "options file: `key = value` lines, the long option names (default " +
+                       std::string(DEFAULT_CONFIG) + " if it exists; xkbus-policy.conf(5))");
+    app.allow_config_extras(CLI::config_extras_mode::error); // a misspelt key is not ignored
     app.add_option("--socket", options.socketPath,
                    "Unix socket for local clients (default: $XKBUS_SOCKET, else "
                    "/run/xkbus/xkbusd.sock)");
