@@ -26,19 +26,15 @@ struct MessageView {
 };
 
 inline MessageView view(const Message& m) {
-    return MessageView{m.name,        m.text(),    m.header.id,   m.header.inReplyTo,
+    return MessageView{m.name(),      m.text(),    m.header.id,   m.header.inReplyTo,
                        m.header.from, m.header.to, m.header.flags};
 }
 
 // The answer to `request` that says its replier failed: `why` is its data.
-inline frontend::Message errorReply(const Message& request, std::string_view why) {
-    frontend::Message answer;
-    answer.name = request.name;
-    const auto* bytes = reinterpret_cast<const std::byte*>(why.data());
-    answer.data.assign(bytes, bytes + why.size());
+inline Message errorReply(const Message& request, std::string_view why) {
+    Message answer = makeMessage(request.name(), why, FLAG_REPLIER_ERROR);
     answer.header.inReplyTo = request.header.id;
     answer.header.to = request.header.from;
-    answer.header.flags = FLAG_REPLIER_ERROR;
     return answer;
 }
 

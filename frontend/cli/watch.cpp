@@ -1,11 +1,10 @@
 // See watch.hpp.
 //
-// The library's Ksock fds are never woken when a local daemon dies (issue
-// 17, item 3: the library's part is being rebuilt), so Ksock::receive would
-// wait in poll() for ever. Here the wait is cut into slices, and after a
-// silent slice the daemon is asked a question (NUM_MESSAGES): a dead one
-// answers DISCONNECTED. With a library that reports the death itself this
-// stays correct, and only the probes become unnecessary.
+// A Ksock fd that hangs up (POLLHUP/POLLERR) means the daemon is gone. A
+// library that never wakes the fds when a local daemon dies (as before the
+// hot-path rewrite) would leave Ksock::receive in poll() for ever, so the
+// wait is also cut into slices, and after a silent slice the daemon is
+// asked a question (NUM_MESSAGES): a dead one answers DISCONNECTED.
 #include "watch.hpp"
 
 #include <algorithm>
@@ -130,8 +129,17 @@ Result<Delivery> Watch::next(std::chrono::milliseconds timeout) {
             fds.push_back(pollfd{k.fd(), POLLIN, 0});
         }
         const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(slice.count()));
-        if (ready == 0) {
-            if (auto alive = probe(); !alive) {
+        // A library that reports the daemon's death hangs up the Ksock fds;
+        // one that does not is asked after a silent slice.
+        const bool hungUp = std::any_of(fds.begin(), fds.end(), [](const pollfd& p) {
+            return (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+        });
+        if (hungUp || ready == 0) {
+            auto alive = probe();
+            if (alive && hungUp) {
+                alive = fail(Errc::DISCONNECTED);
+            }
+            if (!alive) {
                 if (auto back = recover(alive.error()); !back) {
                     return fail(back.error());
                 }

@@ -20,13 +20,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::abort(); // the encoding is canonical: accepted bytes round-trip exactly
     }
     if (rec->type == RecordType::SEND_BATCH) {
-        auto sends = decodeBatch(rec->data, rec->value, Limits{.maxName = 1000, .maxData = 4096});
+        auto sends =
+            decodeBatch(rec->body.data(), rec->value, Limits{.maxName = 1000, .maxData = 4096});
         if (sends) {
             std::vector<std::byte> entries;
             for (const Record& s : *sends) {
                 appendBatchEntry(s, entries);
             }
-            if (entries != rec->data) {
+            if (!std::equal(entries.begin(), entries.end(), rec->body.data().begin(),
+                            rec->body.data().end())) {
                 std::abort();
             }
         }

@@ -1,48 +1,108 @@
-// xkbusd: the xkbus daemon. Parses options, sets up logging, and runs the
-// server; the composition root, where implementations are chosen.
+// xkbusd: the xkbus daemon. The composition root: parses options, chooses
+// the implementations (the local front door always, the Xen one with --xen)
+// and wires them to one event loop, one peer hub and one bus core.
 //
 // Exit codes (xkbusd(8)): 0 stopped on SIGTERM/SIGINT; 1 could not start;
 // 2 another xkbusd already serves the socket; 64 bad command line or
 // configuration file (/etc/xkbus/xkbusd.conf, xkbus-policy.conf(5)).
 #include "instance_lock.hpp"
+#include "xen_frontdoor.hpp"
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdlib>
+#include <optional>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <vector>
-#include <xkbus/daemon/server.hpp>
+#include <xkbus/core/core.hpp>
+#include <xkbus/daemon/dispatcher.hpp>
+#include <xkbus/daemon/event_loop.hpp>
+#include <xkbus/daemon/local_frontdoor.hpp>
+#include <xkbus/daemon/peer_hub.hpp>
 
 namespace {
 
+using namespace xkbus;
+using namespace xkbus::daemon;
+
+// Where clients look for the daemon unless XKBUS_SOCKET says otherwise.
+constexpr const char* DEFAULT_SOCKET_PATH = "/run/xkbus/xkbusd.sock";
+constexpr const char* DEFAULT_CONFIG = "/etc/xkbus/xkbusd.conf";
 constexpr int EXIT_ALREADY_RUNNING = 2;
 constexpr int EXIT_USAGE = 64;
-constexpr const char* DEFAULT_CONFIG = "/etc/xkbus/xkbusd.conf";
+
+struct Options {
+    std::string socketPath = DEFAULT_SOCKET_PATH;
+    std::string trustedSocketPath;
+    bool xen = false;
+    uint32_t slotsPerGuest = 0;
+    uint32_t buses = 1;
+    uint64_t maxQueuedBytesPerPeer = 64ull << 20;
+    unsigned spinUs = 20;
+    std::string level = "info";
+};
+
+void raiseFileLimit(spdlog::logger& log) {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max; // each Ksock costs the daemon two descriptors
+        if (::setrlimit(RLIMIT_NOFILE, &lim) == 0) {
+            log.info("descriptor limit raised to {}", lim.rlim_cur);
+        }
+    }
+}
+
+// SIGTERM and SIGINT arrive on a descriptor the loop watches: the daemon
+// stops between two passes, never in the middle of one.
+Result<UniqueFd> stopSignals() {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    ::pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    UniqueFd fd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+    if (!fd) {
+        return fail(Errc::NO_MEMORY);
+    }
+    return fd;
+}
+
+core::CoreConfig coreConfig(const Options& o) {
+    core::CoreConfig c;
+    c.initialBuses = o.buses;
+    c.bus.recordQueueEvents = true;
+    c.bus.maxQueuedBytesPerGroup = o.maxQueuedBytesPerPeer;
+    return c;
+}
 
 // Locks every path the daemon listens on, so a second daemon cannot take
 // either socket from under the first.
-int lockPaths(const xkbus::daemon::ServerOptions& options, std::vector<xkbus::UniqueFd>& locks) {
-    std::vector<std::string> paths{options.socketPath};
-    if (!options.trustedSocketPath.empty()) {
-        paths.push_back(options.trustedSocketPath);
+int lockPaths(const Options& o, spdlog::logger& log, std::vector<UniqueFd>& locks) {
+    std::vector<std::string> paths{o.socketPath};
+    if (!o.trustedSocketPath.empty()) {
+        paths.push_back(o.trustedSocketPath);
     }
     for (const auto& path : paths) {
         pid_t holder = 0;
-        auto lock = xkbus::daemon::lockInstance(path, holder);
+        auto lock = lockInstance(path, holder);
         if (lock) {
             locks.push_back(std::move(*lock));
             continue;
         }
-        if (lock.error() == xkbus::Errc::TRY_AGAIN) {
+        if (lock.error() == Errc::TRY_AGAIN) {
             const std::string who = holder > 0 ? " (pid " + std::to_string(holder) + ")" : "";
-            spdlog::error("another xkbusd{} is already serving {} (it holds {}); stop it first, "
-                          "or give this one another --socket",
-                          who, path, xkbus::daemon::lockPathFor(path));
+            log.error("another xkbusd{} is already serving {} (it holds {}); stop it first, or "
+                      "give this one another --socket",
+                      who, path, lockPathFor(path));
             return EXIT_ALREADY_RUNNING;
         }
-        spdlog::error("cannot create the lock file {}: {}", xkbus::daemon::lockPathFor(path),
-                      xkbus::describe(lock.error()));
+        log.error("cannot create the lock file {}: {}", lockPathFor(path), describe(lock.error()));
         return EXIT_FAILURE;
     }
     return EXIT_SUCCESS;
@@ -50,25 +110,77 @@ int lockPaths(const xkbus::daemon::ServerOptions& options, std::vector<xkbus::Un
 
 // Only a socket is replaced (a dead daemon's): anything else at the path is
 // somebody's file.
-bool refuseNonSocket(const std::string& path) {
+bool refuseNonSocket(const std::string& path, spdlog::logger& log) {
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0 || S_ISSOCK(st.st_mode)) {
         return false;
     }
-    spdlog::error("cannot listen on {}: it exists and is not a socket; remove it or choose "
-                  "another --socket",
-                  path);
+    log.error("cannot listen on {}: it exists and is not a socket; remove it or choose another "
+              "--socket",
+              path);
     return true;
+}
+
+int serve(const Options& o, const std::shared_ptr<spdlog::logger>& log) {
+    // Held until serve() returns; the kernel drops them if we die.
+    std::vector<UniqueFd> locks;
+    if (const int refused = lockPaths(o, *log, locks); refused != EXIT_SUCCESS) {
+        return refused;
+    }
+    if (refuseNonSocket(o.socketPath, *log) || refuseNonSocket(o.trustedSocketPath, *log)) {
+        return EXIT_FAILURE;
+    }
+    raiseFileLimit(*log);
+    auto signals = stopSignals();
+    auto loop = EventLoop::create();
+    if (!signals || !loop) {
+        log->error("cannot start: out of descriptors or memory");
+        return 1;
+    }
+    core::Core core(coreConfig(o));
+    Dispatcher dispatcher(core);
+    HubOptions hubOptions;
+    hubOptions.spin = std::chrono::microseconds(o.spinUs);
+    PeerHub hub(**loop, dispatcher, hubOptions, log);
+    LocalFrontdoor local(**loop, hub.sink(),
+                         LocalDoorOptions{o.socketPath, o.trustedSocketPath, {}, 128}, log);
+    if (!local.start()) {
+        return 1;
+    }
+    std::optional<XenFrontdoor> xen;
+    if (o.xen) {
+        xen.emplace(hub.sink(), log, o.slotsPerGuest, ring::BackendOptions{});
+        if (!xen->start()) {
+            return 1;
+        }
+        hub.onDropped = [&xen](ConnectionId id) { xen->peerGone(id); };
+        (void)(*loop)->watch(xen->watchFd(), [&xen] { xen->onWatchReadable(); });
+    }
+    EventLoop& events = **loop;
+    (void)events.watch(signals->get(), [&events, &signals, &log] {
+        signalfd_siginfo info{};
+        (void)!::read(signals->get(), &info, sizeof info);
+        log->info("stopping on signal {}", info.ssi_signo);
+        events.stop();
+    });
+    log->info("serving {} bus(es) on {}", core.busCount(), o.socketPath);
+    const auto ran = events.run();
+    if (!ran) {
+        log->error("event loop failed: {}", describe(ran.error()));
+    }
+    hub.dropAll("the daemon is stopping");
+    local.stop();
+    log->info("stopped");
+    return ran ? 0 : 1;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    xkbus::daemon::ServerOptions options;
+    Options o;
     if (const char* env = std::getenv("XKBUS_SOCKET"); env != nullptr && *env != '\0') {
-        options.socketPath = env;
+        o.socketPath = env;
     }
-    std::string level = "info";
     CLI::App app{"xkbusd: the xkbus message bus daemon (KBUS semantics, local and Xen)"};
     app.set_version_flag("--version", std::string("xkbusd ") + XKBUS_VERSION);
     // The file is read only if it exists, unless --config names it.
@@ -76,42 +188,35 @@ int main(int argc, char** argv) {
                    "options file: `key = value` lines, the long option names (default " +
                        std::string(DEFAULT_CONFIG) + " if it exists; xkbus-policy.conf(5))");
     app.allow_config_extras(CLI::config_extras_mode::error); // a misspelt key is not ignored
-    app.add_option("--socket", options.socketPath,
+    app.add_option("--socket", o.socketPath,
                    "Unix socket for local clients (default: $XKBUS_SOCKET, else "
                    "/run/xkbus/xkbusd.sock)");
-    app.add_option("--buses", options.buses,
-                   "number of buses to start with (like kbus_num_devices)")
+    app.add_option("--buses", o.buses, "number of buses to start with (like kbus_num_devices)")
         ->check(CLI::Range(1u, 256u));
-    app.add_option("--max-queued-bytes", options.maxQueuedBytesPerPeer,
+    app.add_option("--max-queued-bytes", o.maxQueuedBytesPerPeer,
                    "bytes the queues of one client may hold on one bus");
-    app.add_option("--log-level", level, "trace, debug, info, warn, error")
+    app.add_option("--spin-us", o.spinUs,
+                   "microseconds the daemon keeps looking at busy rings before it sleeps "
+                   "(0: never; never on a single CPU)")
+        ->check(CLI::Range(0u, 10000u));
+    app.add_option("--log-level", o.level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-    app.add_option("--trusted-socket", options.trustedSocketPath,
+    app.add_option("--trusted-socket", o.trustedSocketPath,
                    "second Unix socket whose clients are trusted as Limpets (may send "
                    "SYNTHETIC status messages); protect it with file permissions");
-    app.add_flag("--xen", options.xen, "also serve Xen guests through xenstore (dom0)");
-    app.add_option("--guest-slots", options.slotsPerGuest,
+    app.add_flag("--xen", o.xen, "also serve Xen guests through xenstore (dom0)");
+    app.add_option("--guest-slots", o.slotsPerGuest,
                    "with --xen: device slots on bus 0 for every new guest (0: only slots "
                    "provisioned with `xkbus xen-provision`)")
         ->check(CLI::Range(0u, 64u));
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        const int code = app.exit(e);
-        return code == 0 ? 0 : EXIT_USAGE;
+        return app.exit(e) == 0 ? EXIT_SUCCESS : EXIT_USAGE;
     }
 
     auto log = spdlog::stderr_color_mt("xkbusd");
-    spdlog::set_default_logger(log);
-    log->set_level(spdlog::level::from_str(level));
+    log->set_level(spdlog::level::from_str(o.level));
     log->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
-    std::vector<xkbus::UniqueFd> locks;
-    if (const int refused = lockPaths(options, locks); refused != EXIT_SUCCESS) {
-        return refused;
-    }
-    if (refuseNonSocket(options.socketPath) || refuseNonSocket(options.trustedSocketPath)) {
-        return EXIT_FAILURE;
-    }
-    xkbus::daemon::Server server(options, log);
-    return server.run() ? EXIT_SUCCESS : EXIT_FAILURE;
+    return serve(o, log);
 }
