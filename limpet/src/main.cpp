@@ -77,6 +77,10 @@ int finish(const xkbus::Result<void>& ok, const std::string& error) {
 
 int main(int argc, char** argv) {
     CLI::App app{"xkbus-limpet: joins two KBUS buses, locally or over a TLS link"};
+    app.set_version_flag("--version", std::string("xkbus-limpet ") + XKBUS_VERSION);
+    app.footer("Exit status: 0 stopped on SIGTERM or SIGINT; 1 a bus or the link failed; "
+               "2 bad TLS options; 3 the peer broke the wire protocol; 64 bad command line. "
+               "See xkbus-limpet(1).");
     app.require_subcommand(1);
     xkbus::limpet::BusEnd x;
     xkbus::limpet::BusEnd y;
@@ -88,7 +92,11 @@ int main(int argc, char** argv) {
     auto* connect = app.add_subcommand("connect", "one side of a network pair: reach the peer");
     addNet(listen, net);
     addNet(connect, net);
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 64;
+    }
 
     std::signal(SIGTERM, onSignal);
     std::signal(SIGINT, onSignal);
