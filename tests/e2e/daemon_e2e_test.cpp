@@ -294,6 +294,38 @@ TEST_F(DaemonTest, LibraryKeptFdsTurnReadableWithoutTheApplicationCallingIn) {
     startDaemon(); // for TearDown
 }
 
+// A Xen guest's rings are 4 KiB each way: the largest message has to
+// stream through them in a hundred pieces, both ways, with every wakeup
+// coming from the ring's own kicks. (The daemon once never armed the ring
+// of a recipient it was streaming to, and the Xen scenario hung.)
+TEST_F(DaemonTest, LargestMessageStreamsThroughAGuestsSmallRingsBothWays) {
+    auto connection = connectWithoutDaemonFds(m_socket);
+    auto guest = connection->openKsock(0, true).value();
+    ASSERT_TRUE(guest->bind("$.big.down", false));
+    auto local = openDefaultKsock(0, true).value();
+    ASSERT_TRUE(local->bind("$.big.up", false));
+    const size_t dataBytes = DEFAULT_MAX_MESSAGE_SIZE - entireMessageLength(11, 0) - 8;
+    std::vector<std::byte> data(dataBytes);
+    for (size_t i = 0; i < data.size(); ++i) {
+        data[i] = std::byte(i * 7 + i / 251);
+    }
+    for (int round = 0; round < 3; ++round) {
+        ASSERT_TRUE(local->send(makeMessage("$.big.down", data))) << round;
+        ASSERT_TRUE(waitReadable(guest->fd(), 10000)) << "down, round " << round;
+        auto down = guest->nextMessage().value();
+        ASSERT_TRUE(down);
+        ASSERT_EQ(down->data().size(), data.size());
+        EXPECT_TRUE(std::equal(data.begin(), data.end(), down->data().begin()));
+
+        ASSERT_TRUE(guest->send(makeMessage("$.big.up", data))) << round;
+        ASSERT_TRUE(waitReadable(local->fd(), 10000)) << "up, round " << round;
+        auto up = local->nextMessage().value();
+        ASSERT_TRUE(up);
+        ASSERT_EQ(up->data().size(), data.size());
+        EXPECT_TRUE(std::equal(data.begin(), data.end(), up->data().begin()));
+    }
+}
+
 TEST_F(DaemonTest, ThousandKsocksInOneProcessThroughTheDaemon) {
     rlimit lim{};
     ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lim), 0);

@@ -260,6 +260,12 @@ void PeerHub::Impl::deliver(ConnectionId to, const Record& record, ring::Kick ki
              delivered.error() == Errc::NO_MEMORY
                  ? fmt::format("it stopped reading ({} bytes waiting for it)", peer->bytesWaiting())
                  : faultOf(*peer, delivered.error()));
+        return;
+    }
+    if (peer->hasBacklog()) {
+        // Its ring is full: only its kick for space brings the rest out, and
+        // the ring asks for that kick when it is armed before the loop sleeps.
+        unarmed.insert(to);
     }
 }
 

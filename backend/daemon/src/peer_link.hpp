@@ -39,6 +39,7 @@ public:
     // The next record from the peer, decoded; nullopt if none is complete.
     Result<std::optional<protocol::Record>> receive();
     size_t bytesWaiting() const noexcept { return m_waitingBytes; }
+    bool hasBacklog() const noexcept { return m_backlogShown; }
 
     // --- The fds of a local client's Ksocks.
     Result<void> openFd(uint32_t handle, bool writable);
