@@ -89,7 +89,7 @@ public:
             const KsockId last = m_open.front();
             EXPECT_TRUE(m_models[last].outstanding.empty())
                 << m_models[last].outstanding.size() << " requests never answered";
-            EXPECT_EQ(m_bus.inspect(last)->awaitingReplies.size(), 0u);
+            EXPECT_EQ(m_bus.inspect(last)->awaitingReplies, 0u);
         }
         EXPECT_GT(m_answers, 0u) << "the run should have answered some requests";
     }
@@ -238,7 +238,7 @@ private:
         if (pick(2) == 0) {
             applyQueueEvents();
         }
-        const Ksock* state = m_bus.inspect(id);
+        const auto state = m_bus.contents(id);
         if (state->queue.empty()) {
             EXPECT_FALSE(m_bus.nextMessage(id).value().has_value());
             return;
@@ -284,7 +284,7 @@ private:
         for (int round = 0; round < 1000; ++round) {
             bool popped = false;
             for (KsockId id : std::vector<KsockId>(m_open)) {
-                while (!m_bus.inspect(id)->queue.empty()) {
+                while (m_bus.inspect(id)->queued != 0) {
                     popFrom(id);
                     popped = true;
                 }
@@ -350,7 +350,7 @@ private:
             return;
         }
         const KsockId id = randomKsock();
-        const Ksock* state = m_bus.inspect(id);
+        const auto state = m_bus.contents(id);
         if (state->pending && state->pending->isRequest()) {
             m_models[id].outstanding.erase(state->pending->header.id);
         }
@@ -404,7 +404,8 @@ private:
         applyQueueEvents();
         for (KsockId id : m_open) {
             std::deque<uint64_t> core;
-            for (const auto& item : m_bus.inspect(id)->queue) {
+            const auto contents = m_bus.contents(id);
+            for (const auto& item : contents->queue) {
                 core.push_back(item.copyId);
             }
             EXPECT_EQ(m_mirrors[id], core) << "Ksock " << id << ": mirror and queue differ";
@@ -413,7 +414,7 @@ private:
 
     void beforeStep() {
         for (KsockId id : m_open) {
-            m_models[id].slotsBefore = m_bus.inspect(id)->slotsUsed();
+            m_models[id].slotsBefore = m_bus.inspect(id)->slotsUsed;
         }
     }
 
@@ -421,12 +422,13 @@ private:
         const BusStats stats = m_bus.stats();
         uint64_t inQueues = 0;
         for (KsockId id : m_open) {
-            const Ksock* k = m_bus.inspect(id);
+            const auto view = m_bus.inspect(id);
+            const auto k = m_bus.contents(id);
             const KsockModel& model = m_models[id];
             inQueues += k->queue.size();
             // No queue grows past its limit (a lowered limit may leave it over).
-            if (k->slotsUsed() > k->maxMessages) {
-                EXPECT_LE(k->slotsUsed(), model.slotsBefore) << "Ksock " << id << " overfilled";
+            if (view->slotsUsed > view->maxMessages) {
+                EXPECT_LE(view->slotsUsed, model.slotsBefore) << "Ksock " << id << " overfilled";
             }
             // Every outstanding request is either still awaited by the bus or
             // answered in the queue, never both, never neither.
@@ -455,9 +457,9 @@ private:
     void checkCharges() {
         std::map<uint32_t, uint64_t> expected;
         for (KsockId id : m_open) {
-            const Ksock* k = m_bus.inspect(id);
+            const auto k = m_bus.contents(id);
             for (const auto& item : k->queue) {
-                expected[k->options.chargeGroup] +=
+                expected[m_bus.inspect(id)->chargeGroup] +=
                     entireMessageLength(item.msg.name().size(), item.msg.data().size());
             }
         }
@@ -472,7 +474,7 @@ private:
     void checkEveryAwaitedRequestIsStillOwed() {
         std::set<std::pair<KsockId, MsgId>> owedBySomeone;
         for (KsockId id : m_open) {
-            const Ksock* k = m_bus.inspect(id);
+            const auto k = m_bus.contents(id);
             for (const auto& item : k->queue) {
                 if (item.msg.wantsYouToReply()) {
                     owedBySomeone.emplace(item.msg.header.from, item.msg.header.id);
@@ -486,7 +488,8 @@ private:
             }
         }
         for (KsockId id : m_open) {
-            for (const MsgId& awaited : m_bus.inspect(id)->awaitingReplies) {
+            const auto k = m_bus.contents(id);
+            for (const MsgId& awaited : k->awaitingReplies) {
                 EXPECT_TRUE(owedBySomeone.contains({id, awaited}))
                     << "request {" << awaited.networkId << "," << awaited.serialNum << "} of Ksock "
                     << id << " can never be answered";

@@ -1,0 +1,97 @@
+// The bus behind Bus's public operations. It owns the registries, one per
+// concern, and the rules that tie them together: bus.cpp opens, closes and
+// binds; delivery.cpp routes, queues, pops and answers; bind_events.cpp
+// reports replier binds and keeps the set-aside list; queries.cpp answers
+// the settings and introspection calls.
+#pragma once
+
+#include "blocked_senders.hpp"
+#include "ksock.hpp"
+#include "set_aside.hpp"
+
+#include <memory>
+#include <unordered_map>
+#include <vector>
+#include <xkbus/core/binding_index.hpp>
+#include <xkbus/core/bus.hpp>
+
+namespace xkbus::core {
+
+// The delivery planner's result: every recipient of one send, decided before
+// any queue is touched.
+struct Plan {
+    Route route;
+    Ksock* replyTarget = nullptr;
+    const Binding* replier = nullptr;
+    std::vector<const Binding*> accepted; // listener bindings that get a copy
+};
+
+struct Bus::Impl {
+    Impl(uint32_t busIndex, BusConfig busConfig) : index(busIndex), config(busConfig) {}
+
+    // ---- lookups (bus.cpp)
+    Ksock* find(KsockId id) const;
+    Result<Ksock*> findOrFail(KsockId id) const;
+    MsgId nextMessageId();
+    static Message busMessage(std::string_view name, uint32_t flags,
+                              std::vector<std::byte> data = {});
+
+    // ---- open, close, bindings (bus.cpp)
+    Result<KsockId> open(OpenOptions options);
+    Result<void> close(KsockId id);
+    void dropQueueOnClose(Ksock& k);
+    void removeBindingsOnClose(Ksock& k);
+    Result<void> bind(KsockId id, std::string_view name, bool replier);
+    Result<void> unbind(KsockId id, std::string_view name, bool replier);
+    void removeBinding(Ksock& k, const Binding& binding);
+
+    // ---- sending and receiving (delivery.cpp)
+    Result<void> checkSendable(const Message& msg) const;
+    Result<MsgId> send(KsockId id, Message msg);
+    Result<void> deliver(Ksock* sender, const Message& msg, bool slotReserved);
+    Result<void> planDelivery(Ksock* sender, const Message& msg, bool slotReserved, Plan& plan);
+    Result<void> planReply(Ksock* sender, const Message& msg, uint64_t stamp, Plan& plan);
+    void commitDelivery(Ksock* sender, const Message& msg, bool slotReserved, const Plan& plan);
+    void push(Ksock& k, const Message& msg, uint64_t via, bool wantYouToReply);
+    void pushStatus(KsockId to, KsockId from, MsgId request, std::string_view name);
+    bool reserve(Ksock& k, uint64_t stamp, uint32_t copies, uint64_t bytesEach);
+    void uncharge(Ksock& k, const Message& msg);
+    void record(QueueEvent::Kind kind, const Ksock& k, uint64_t copyId, const Message* msg);
+    Message popped(Ksock& k, QueuedMessage item);
+    Result<void> discard(KsockId id);
+    void retryPendingSends();
+    void finishPending(Ksock& k, const Result<void>& outcome);
+    void roomMayHaveAppeared(Ksock& k);
+    void forgetReplyToGoneSender(Ksock& replier, const Message& msg, Errc error);
+
+    // ---- replier bind events and the set-aside list (bind_events.cpp)
+    Result<void> reportBindEvent(const Ksock& binder, bool isBind, std::string_view name);
+    void reportUnbindOnClose(const Ksock& binder, std::string_view name);
+    void setAsideForFull(const Message& event, const std::vector<const Binding*>& full);
+    void refillFromSetAside(Ksock& k);
+    Result<uint32_t> reportReplierBinds(KsockId id, uint32_t request);
+
+    // ---- introspection (queries.cpp)
+    KsockView viewOf(const Ksock& k) const;
+
+    uint32_t index;
+    BusConfig config;
+    BindingIndex bindingIndex;
+    std::unordered_map<KsockId, std::unique_ptr<Ksock>> ksocks;
+    KsockId nextKsockId = 1;
+    uint32_t nextSerial = 1;
+    bool reportReplierBindsOn = false;
+    bool verboseOn = false;
+    SetAsideList setAside;
+    BlockedSenders blocked;
+    uint64_t planStamp = 0;
+    uint64_t copiesQueued = 0;
+    uint64_t copiesPopped = 0;
+    uint64_t copiesDropped = 0;
+    uint64_t nextCopyId = 1;
+    std::unordered_map<uint32_t, GroupCharge> charges; // element addresses are stable
+    std::vector<QueueEvent> events;
+    Plan scratch; // reused by every send, so routing does not allocate
+};
+
+} // namespace xkbus::core

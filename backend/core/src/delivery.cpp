@@ -1,0 +1,379 @@
+// KBUS delivery rules: routing, queue accounting, the reply guarantee and
+// ALL_OR_WAIT sends. docs/semantics.md states the rules.
+#include "bus_impl.hpp"
+
+namespace xkbus::core {
+
+namespace {
+
+bool hasPlannedCopy(const Ksock& k, uint64_t stamp) {
+    return k.plan.stamp == stamp && k.plan.copies > 0;
+}
+
+uint64_t copyBytes(const Message& msg) noexcept {
+    return msg.entireLength();
+}
+
+} // namespace
+
+Result<std::optional<Message>> Bus::nextMessage(KsockId id) {
+    auto found = m->findOrFail(id);
+    if (!found) {
+        return fail(found.error());
+    }
+    Ksock& k = **found;
+    if (k.queue.empty()) {
+        return std::optional<Message>();
+    }
+    return std::optional<Message>(m->popped(k, k.queue.takeFront()));
+}
+
+Result<Message> Bus::popCopy(KsockId id, uint64_t copyId) {
+    auto found = m->findOrFail(id);
+    if (!found) {
+        return fail(found.error());
+    }
+    Ksock& k = **found;
+    auto item = k.queue.take(copyId);
+    if (!item) {
+        return fail(Errc::INVALID);
+    }
+    return m->popped(k, std::move(*item));
+}
+
+Result<MsgId> Bus::lastSent(KsockId id) const {
+    auto found = m->findOrFail(id);
+    if (!found) {
+        return fail(found.error());
+    }
+    return (*found)->lastSent;
+}
+
+// ---------------------------------------------------------------- sending
+
+Result<void> Bus::Impl::checkSendable(const Message& msg) const {
+    const std::string_view name = msg.name();
+    if (name.empty()) {
+        return fail(Errc::INVALID);
+    }
+    if (name.size() > MAX_NAME_LEN) {
+        return fail(Errc::NAME_TOO_LONG);
+    }
+    if ((msg.header.flags & FLAG_ALL_OR_WAIT) != 0 && (msg.header.flags & FLAG_ALL_OR_FAIL) != 0) {
+        return fail(Errc::INVALID);
+    }
+    if (msg.entireLength() > config.maxMessageSize) {
+        return fail(Errc::MESSAGE_TOO_BIG);
+    }
+    if (auto ok = checkMessageName(name); !ok) {
+        return ok;
+    }
+    // KBUS calls a request that is also a reply "undefined"; we refuse it.
+    if (msg.isRequest() && msg.isReply()) {
+        return fail(Errc::INVALID);
+    }
+    return {};
+}
+
+Result<MsgId> Bus::Impl::send(KsockId id, Message msg) {
+    auto found = findOrFail(id);
+    if (!found) {
+        return fail(found.error());
+    }
+    Ksock& sender = **found;
+    if (!sender.options.writable) {
+        return fail(Errc::NOT_OPEN_FOR_WRITE);
+    }
+    if (sender.pending) {
+        return fail(Errc::STILL_SENDING); // the pending message is kept (KBUS freed it)
+    }
+    if (auto ok = checkSendable(msg); !ok) {
+        return fail(ok.error());
+    }
+    if (!sender.options.mayMarkSynthetic) {
+        msg.header.flags &= ~FLAG_SYNTHETIC;
+    }
+    msg.header.extra = 0;
+    // No id and no "sending" state when the reply could not be queued.
+    if (msg.isRequest() && sender.slotsUsed() >= sender.maxMessages) {
+        return fail(Errc::NO_REPLY_SLOT);
+    }
+    msg.header.from = id;
+    if (msg.header.id.networkId == 0) {
+        msg.header.id = nextMessageId();
+    }
+    sender.lastSent = msg.header.id;
+
+    auto delivered = deliver(&sender, msg, false);
+    if (!delivered) {
+        forgetReplyToGoneSender(sender, msg, delivered.error());
+        if (delivered.error() == Errc::TRY_AGAIN) {
+            // Hold the reply slot now, so the reply (or a status) always fits.
+            if (msg.isRequest()) {
+                sender.replies.await(msg.header.id);
+            }
+            sender.pending = std::move(msg);
+            blocked.add(id);
+        }
+        return fail(delivered.error());
+    }
+    return sender.lastSent;
+}
+
+Result<void> Bus::Impl::deliver(Ksock* sender, const Message& msg, bool slotReserved) {
+    if (auto ok = planDelivery(sender, msg, slotReserved, scratch); !ok) {
+        return ok;
+    }
+    commitDelivery(sender, msg, slotReserved, scratch);
+    return {};
+}
+
+// Decides every recipient and checks every queue before touching any, so a
+// failed send delivers nothing.
+Result<void> Bus::Impl::planDelivery(Ksock* sender, const Message& msg, bool slotReserved,
+                                     Plan& plan) {
+    const bool waitForRoom = (msg.header.flags & FLAG_ALL_OR_WAIT) != 0;
+    const bool failIfFull = (msg.header.flags & FLAG_ALL_OR_FAIL) != 0;
+    const Errc fullError = waitForRoom ? Errc::TRY_AGAIN : Errc::QUEUE_FULL;
+    const uint64_t bytes = copyBytes(msg);
+
+    bindingIndex.route(msg.name(), plan.route);
+    plan.replyTarget = nullptr;
+    plan.replier = nullptr;
+    plan.accepted.clear();
+    const uint64_t stamp = ++planStamp;
+
+    if (msg.isRequest()) {
+        if (plan.route.replier == nullptr) {
+            return fail(Errc::NO_RECIPIENT);
+        }
+        if (sender != nullptr && !slotReserved) {
+            reserve(*sender, stamp, 1, 0); // send() checked the room (NO_REPLY_SLOT)
+        }
+    }
+    if (msg.isReply()) {
+        if (auto ok = planReply(sender, msg, stamp, plan); !ok) {
+            return ok;
+        }
+    }
+    if (msg.isRequest()) {
+        const Binding* replier = plan.route.replier;
+        if (msg.header.to != 0 && replier->owner != msg.header.to) {
+            return fail(Errc::WRONG_REPLIER);
+        }
+        if (!reserve(*replier->ksock, stamp, 1, bytes)) {
+            return fail(fullError);
+        }
+        ++replier->ksock->plan.copies;
+        plan.replier = replier;
+    }
+    for (const Binding* b : plan.route.listeners) {
+        Ksock& k = *b->ksock;
+        if (k.onlyOnce && hasPlannedCopy(k, stamp)) {
+            continue; // it already gets this message (the replier's copy wins)
+        }
+        if (!reserve(k, stamp, 1, bytes)) {
+            if (waitForRoom || failIfFull) {
+                return fail(fullError);
+            }
+            continue; // by default a full listener just misses the message
+        }
+        ++k.plan.copies;
+        plan.accepted.push_back(b);
+    }
+    return {};
+}
+
+Result<void> Bus::Impl::planReply(Ksock* sender, const Message& msg, uint64_t stamp, Plan& plan) {
+    Ksock* target = find(msg.header.to);
+    if (target == nullptr) {
+        return fail(Errc::NO_RECIPIENT);
+    }
+    if (!target->replies.awaits(msg.header.inReplyTo)) {
+        return fail(Errc::REPLY_NOT_EXPECTED);
+    }
+    // Only the Ksock that popped the request may answer it (KBUS let any
+    // Ksock do so, which could leave the real replier's answer refused).
+    if (sender != nullptr &&
+        !sender->replies.owes(OwedReply{msg.header.inReplyTo, msg.header.to})) {
+        return fail(Errc::REPLY_NOT_EXPECTED);
+    }
+    // The reply fills the slot reserved when the request was sent, so it
+    // always fits, even if the sender has lowered its limit since (KBUS
+    // refused it with EBUSY then).
+    reserve(*target, stamp, 0, 0);
+    ++target->plan.copies;
+    plan.replyTarget = target;
+    return {};
+}
+
+void Bus::Impl::commitDelivery(Ksock* sender, const Message& msg, bool slotReserved,
+                               const Plan& plan) {
+    if (plan.replyTarget != nullptr) {
+        push(*plan.replyTarget, msg, 0, false);
+        // Only the original sender's copy settles the request (KBUS issue 69).
+        plan.replyTarget->replies.settle(msg.header.inReplyTo);
+        if (sender != nullptr) {
+            sender->replies.forgive(OwedReply{msg.header.inReplyTo, msg.header.to});
+        }
+    }
+    if (plan.replier != nullptr) {
+        push(*plan.replier->ksock, msg, plan.replier->seq, true);
+        if (sender != nullptr && !slotReserved) {
+            sender->replies.await(msg.header.id);
+        }
+    }
+    for (const Binding* b : plan.accepted) {
+        push(*b->ksock, msg, b->seq, false);
+    }
+}
+
+void Bus::Impl::push(Ksock& k, const Message& msg, uint64_t via, bool wantYouToReply) {
+    QueuedMessage item{msg, via, nextCopyId++};
+    k.charge->bytes += copyBytes(msg);
+    if (wantYouToReply) {
+        item.msg.header.flags |= FLAG_WANT_YOU_TO_REPLY;
+    } else {
+        item.msg.header.flags &= ~FLAG_WANT_YOU_TO_REPLY;
+    }
+    // URGENT goes to the head, so two urgent messages come out newest first.
+    const bool urgent = (msg.header.flags & FLAG_URGENT) != 0;
+    record(urgent ? QueueEvent::Kind::PUSHED_HEAD : QueueEvent::Kind::PUSHED_TAIL, k, item.copyId,
+           &item.msg);
+    k.queue.push(std::move(item), urgent);
+    ++copiesQueued;
+}
+
+// A status stands in for the reply to `request`. It goes only to the
+// request's sender, into the slot reserved at send time, and only if that
+// sender still waits: a request never gets two answers.
+void Bus::Impl::pushStatus(KsockId to, KsockId from, MsgId request, std::string_view name) {
+    Ksock* k = find(to);
+    if (k == nullptr || !k->replies.awaits(request)) {
+        return;
+    }
+    Message status = busMessage(name, FLAG_SYNTHETIC);
+    status.header.id = nextMessageId();
+    status.header.from = from;
+    status.header.to = to;
+    status.header.inReplyTo = request;
+    push(*k, status, 0, false);
+    k->replies.settle(request);
+}
+
+void Bus::Impl::record(QueueEvent::Kind kind, const Ksock& k, uint64_t copyId, const Message* msg) {
+    if (config.recordQueueEvents) {
+        events.push_back(QueueEvent{kind, k.id, copyId, msg != nullptr ? *msg : Message{}});
+    }
+}
+
+// Claims room for `copies` copies of `bytesEach` bytes on `k` for the send
+// being planned (stamp), on top of what the plan already claimed there and in
+// k's charge group. copies == 0 checks only that the slots in use still fit:
+// a reply into its reserved slot.
+bool Bus::Impl::reserve(Ksock& k, uint64_t stamp, uint32_t copies, uint64_t bytesEach) {
+    if (k.plan.stamp != stamp) {
+        k.plan = PlanScratch{stamp, 0, 0};
+    }
+    GroupCharge& g = *k.charge;
+    if (g.planStamp != stamp) {
+        g.planStamp = stamp;
+        g.plannedBytes = 0;
+    }
+    if (k.slotsUsed() + k.plan.slots + copies > k.maxMessages) {
+        return false;
+    }
+    const uint64_t limit = config.maxQueuedBytesPerGroup;
+    const uint64_t bytes = bytesEach * copies;
+    if (limit != 0 && copies != 0 && g.bytes + g.plannedBytes + bytes > limit) {
+        return false;
+    }
+    k.plan.slots += copies;
+    g.plannedBytes += bytes;
+    return true;
+}
+
+void Bus::Impl::uncharge(Ksock& k, const Message& msg) {
+    k.charge->bytes -= copyBytes(msg);
+}
+
+Result<void> Bus::Impl::discard(KsockId id) {
+    auto found = findOrFail(id);
+    if (!found) {
+        return fail(found.error());
+    }
+    Ksock& k = **found;
+    if (k.pending) {
+        if (k.pending->isRequest()) {
+            k.replies.settle(k.pending->header.id); // nobody will answer it now
+        }
+        k.pending.reset();
+        blocked.remove(id);
+        roomMayHaveAppeared(k);
+    }
+    return {};
+}
+
+// ALL_OR_WAIT sends blocked on a full queue are retried, in the order they
+// blocked, after anything that may have made room. KBUS retried from poll();
+// a daemon retries for the sender, whose fd turns writable when it is done.
+void Bus::Impl::retryPendingSends() {
+    if (blocked.empty()) {
+        return;
+    }
+    for (KsockId id : blocked.takeAll()) {
+        Ksock* k = find(id);
+        if (k == nullptr || !k->pending) {
+            continue;
+        }
+        auto outcome = deliver(k, *k->pending, true);
+        if (!outcome && outcome.error() == Errc::TRY_AGAIN) {
+            blocked.add(id);
+            continue;
+        }
+        finishPending(*k, outcome);
+    }
+}
+
+void Bus::Impl::finishPending(Ksock& k, const Result<void>& outcome) {
+    Message msg = std::move(*k.pending);
+    k.pending.reset();
+    if (!outcome && msg.isRequest()) {
+        const bool replierGone = outcome.error() == Errc::NO_RECIPIENT;
+        pushStatus(k.id, 0, msg.header.id,
+                   replierGone ? NAME_REPLIER_DISAPPEARED : NAME_ERROR_SENDING);
+    }
+    if (!outcome) {
+        forgetReplyToGoneSender(k, msg, outcome.error());
+    }
+    record(QueueEvent::Kind::SEND_FINISHED, k, 0, nullptr);
+}
+
+// A reply whose asker has closed can never be delivered: the replier no longer
+// owes it (KBUS kept counting it in UNREPLIEDTO until the replier closed).
+void Bus::Impl::forgetReplyToGoneSender(Ksock& replier, const Message& msg, Errc error) {
+    if (msg.isReply() && error == Errc::NO_RECIPIENT) {
+        replier.replies.forgive(OwedReply{msg.header.inReplyTo, msg.header.to});
+    }
+}
+
+void Bus::Impl::roomMayHaveAppeared(Ksock& k) {
+    refillFromSetAside(k);
+    retryPendingSends();
+}
+
+// ---------------------------------------------------------------- receiving
+
+// Popping, not reading, is what makes the replier owe the answer: a reader
+// that dies mid-read still gets its requests reported as Ignored.
+Message Bus::Impl::popped(Ksock& k, QueuedMessage item) {
+    uncharge(k, item.msg);
+    ++copiesPopped;
+    if (item.msg.wantsYouToReply()) {
+        k.replies.owe(OwedReply{item.msg.header.id, item.msg.header.from});
+    }
+    roomMayHaveAppeared(k);
+    return std::move(item.msg);
+}
+
+} // namespace xkbus::core

@@ -1,0 +1,52 @@
+// A Ksock's state, inside the bus: one part per concern, each the owner side
+// of a bus-wide registry (its bindings in the BindingIndex, its share of the
+// set-aside list, its place among the blocked senders). The host knows a
+// Ksock by id only; Bus::inspect() gives it a copy of the figures.
+#pragma once
+
+#include "message_queue.hpp"
+#include "pending_replies.hpp"
+#include "set_aside.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+#include <xkbus/core/binding_index.hpp>
+#include <xkbus/core/bus.hpp>
+
+namespace xkbus::core {
+
+// Queued bytes of one charge group, and the delivery planner's scratch.
+struct GroupCharge {
+    uint64_t bytes = 0;
+    uint64_t planStamp = 0;
+    uint64_t plannedBytes = 0;
+};
+
+// What the send being planned has claimed on one Ksock (valid while stamp
+// matches the plan's).
+struct PlanScratch {
+    uint64_t stamp = 0;
+    uint32_t slots = 0;
+    uint32_t copies = 0;
+};
+
+struct Ksock {
+    KsockId id = 0;
+    OpenOptions options;
+    uint32_t maxMessages = 0;
+    bool onlyOnce = false;
+    MsgId lastSent;
+    MessageQueue queue;
+    PendingReplies replies;
+    std::vector<const Binding*> bindings; // oldest first
+    std::optional<Message> pending;       // the ALL_OR_WAIT message still being sent
+    SetAsideShare setAside;
+    GroupCharge* charge = nullptr; // owned by the bus, one per charge group
+    PlanScratch plan;
+
+    // A request's reply slot counts as used from the send until the reply.
+    size_t slotsUsed() const noexcept { return queue.size() + replies.awaitingCount(); }
+};
+
+} // namespace xkbus::core

@@ -1,0 +1,156 @@
+// Settings and introspection: the calls that read the bus or change a limit.
+#include "bus_impl.hpp"
+
+#include <algorithm>
+
+namespace xkbus::core {
+
+Result<KsockId> Bus::findReplier(std::string_view name) const {
+    if (name.empty() || name.size() > MAX_NAME_LEN) {
+        return fail(Errc::NAME_TOO_LONG);
+    }
+    if (!checkMessageName(name)) {
+        return KsockId{0}; // no request could carry this name
+    }
+    const Binding* r = m->bindingIndex.replierFor(name);
+    return r != nullptr ? r->owner : 0;
+}
+
+Result<uint32_t> Bus::maxMessages(KsockId id, uint32_t newLimit) {
+    auto found = m->findOrFail(id);
+    if (!found) {
+        return fail(found.error());
+    }
+    Ksock& k = **found;
+    if (newLimit != 0) {
+        const bool grew = newLimit > k.maxMessages;
+        k.maxMessages = newLimit;
+        if (grew) {
+            m->roomMayHaveAppeared(k);
+        }
+    }
+    return k.maxMessages;
+}
+
+Result<uint32_t> Bus::numMessages(KsockId id) const {
+    auto found = m->findOrFail(id);
+    if (!found) {
+        return fail(found.error());
+    }
+    return static_cast<uint32_t>((*found)->queue.size() + (*found)->setAside.count);
+}
+
+Result<uint32_t> Bus::numUnrepliedTo(KsockId id) const {
+    auto found = m->findOrFail(id);
+    if (!found) {
+        return fail(found.error());
+    }
+    return static_cast<uint32_t>((*found)->replies.owedCount());
+}
+
+Result<uint32_t> Bus::maxMessageSize(uint32_t request) {
+    BusConfig& config = m->config;
+    if (request == QUERY_CURRENT_SIZE) {
+        return config.maxMessageSize;
+    }
+    if (request == QUERY_ABSOLUTE_SIZE) {
+        return config.absoluteMaxMessageSize;
+    }
+    if (request < MIN_MAX_MESSAGE_SIZE || request > config.absoluteMaxMessageSize) {
+        return fail(Errc::INVALID);
+    }
+    config.maxMessageSize = request;
+    return request;
+}
+
+std::vector<QueueEvent> Bus::takeQueueEvents() {
+    std::vector<QueueEvent> events;
+    events.swap(m->events);
+    return events;
+}
+
+bool Bus::underPressure(KsockId id) const {
+    const Ksock* k = m->find(id);
+    if (k == nullptr) {
+        return false;
+    }
+    const uint64_t quota = m->config.maxQueuedBytesPerGroup;
+    return 2 * uint64_t{k->slotsUsed()} >= k->maxMessages ||
+           (quota != 0 && 2 * k->charge->bytes >= quota);
+}
+
+KsockView Bus::Impl::viewOf(const Ksock& k) const {
+    return KsockView{
+        .id = k.id,
+        .ownerTag = k.options.ownerTag,
+        .chargeGroup = k.options.chargeGroup,
+        .writable = k.options.writable,
+        .lastSent = k.lastSent,
+        .queued = static_cast<uint32_t>(k.queue.size()),
+        .headCopyId = k.queue.empty() ? 0 : k.queue.front().copyId,
+        .maxMessages = k.maxMessages,
+        .slotsUsed = static_cast<uint32_t>(k.slotsUsed()),
+        .awaitingReplies = static_cast<uint32_t>(k.replies.awaitingCount()),
+        .unrepliedTo = static_cast<uint32_t>(k.replies.owedCount()),
+        .setAside = k.setAside.count,
+        .bindings = static_cast<uint32_t>(k.bindings.size()),
+        .sending = k.pending.has_value(),
+        .onlyOnce = k.onlyOnce,
+    };
+}
+
+std::optional<KsockView> Bus::inspect(KsockId id) const {
+    const Ksock* k = m->find(id);
+    if (k == nullptr) {
+        return std::nullopt;
+    }
+    return m->viewOf(*k);
+}
+
+std::optional<KsockContents> Bus::contents(KsockId id) const {
+    const Ksock* k = m->find(id);
+    if (k == nullptr) {
+        return std::nullopt;
+    }
+    return KsockContents{
+        .queue = {k->queue.begin(), k->queue.end()},
+        .awaitingReplies = k->replies.awaitingList(),
+        .owedReplies = k->replies.owedInOrder(),
+        .pending = k->pending,
+    };
+}
+
+BusStats Bus::stats() const {
+    BusStats s;
+    s.index = m->index;
+    s.nextKsockId = m->nextKsockId;
+    s.nextSerial = m->nextSerial;
+    s.maxMessageSize = m->config.maxMessageSize;
+    s.reportReplierBinds = m->reportReplierBindsOn;
+    s.verbose = m->verboseOn;
+    s.unsentUnbindEvents = static_cast<uint32_t>(m->setAside.size());
+    s.unbindEventsLost = m->setAside.lost();
+    s.copiesQueued = m->copiesQueued;
+    s.copiesPopped = m->copiesPopped;
+    s.copiesDropped = m->copiesDropped;
+    for (const auto& [id, k] : m->ksocks) {
+        s.ksocks.push_back(m->viewOf(*k));
+    }
+    for (const auto& [group, charge] : m->charges) {
+        s.queuedBytesByGroup.emplace_back(group, charge.bytes);
+    }
+    std::sort(s.queuedBytesByGroup.begin(), s.queuedBytesByGroup.end());
+    std::sort(s.ksocks.begin(), s.ksocks.end(),
+              [](const KsockView& a, const KsockView& b) { return a.id < b.id; });
+    return s;
+}
+
+std::vector<BindingInfo> Bus::bindings() const {
+    std::vector<BindingInfo> out;
+    m->bindingIndex.forEach([&](const Binding& b) {
+        out.push_back(BindingInfo{b.owner, b.ksock->options.ownerTag, b.replier, b.name});
+    });
+    return out;
+}
+
+} // namespace xkbus::core
