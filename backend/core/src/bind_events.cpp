@@ -48,21 +48,22 @@ Result<uint32_t> Bus::Impl::reportReplierBinds(KsockId id, uint32_t request) {
         return previous;
     }
     // Tell the caller (a Limpet, typically) about the repliers already bound,
-    // newest first. If its queue fills, the switch stays on (as KBUS).
-    std::vector<const Binding*> repliers;
-    bindingIndex.forEach([&](const Binding& b) {
-        if (b.replier) {
-            repliers.push_back(&b);
-        }
-    });
-    for (auto it = repliers.rbegin(); it != repliers.rend(); ++it) {
-        if (k.slotsUsed() >= k.maxMessages) {
-            return fail(Errc::QUEUE_FULL);
+    // newest first. If its queue fills, the switch stays on (as KBUS); the
+    // walk stops there, so its cost is what the caller can take.
+    bool full = false;
+    bindingIndex.forEachReplierNewestFirst([&](const Binding& b) {
+        if (k.full()) {
+            full = true;
+            return false;
         }
         Message event = busMessage(NAME_REPLIER_BIND_EVENT, FLAG_SYNTHETIC | FLAG_ALL_OR_FAIL,
-                                   encodeBindEventData(true, (*it)->owner, (*it)->name));
+                                   encodeBindEventData(true, b.owner, b.name));
         event.header.id = nextMessageId();
         push(k, event, 0, false);
+        return true;
+    });
+    if (full) {
+        return fail(Errc::QUEUE_FULL);
     }
     return previous;
 }
@@ -99,7 +100,7 @@ void Bus::Impl::reportUnbindOnClose(const Ksock& binder, std::string_view name) 
         if (k.onlyOnce && k.plan.stamp == stamp && k.plan.copies > 0) {
             continue;
         }
-        const bool room = reserve(k, stamp, 1, event.entireLength());
+        const bool room = reserve(k, stamp, 1, event.entireLength()) == Room::YES;
         ++k.plan.copies;
         if (room) {
             push(k, event, b->seq, false);
@@ -117,19 +118,19 @@ void Bus::Impl::setAsideForFull(const Message& event, const std::vector<const Bi
             if (!b->ksock->setAside.lostMarker) {
                 Message lost = busMessage(NAME_UNBIND_EVENTS_LOST, FLAG_SYNTHETIC);
                 lost.header.id = nextMessageId();
-                setAside.add(b->ksock->setAside, SetAsideItem{b->owner, b->seq, lost});
+                setAside.add(b->ksock->setAside, SetAsideItem{b->seq, lost});
             }
         }
         return;
     }
     for (const Binding* b : full) {
-        setAside.add(b->ksock->setAside, SetAsideItem{b->owner, b->seq, event});
+        setAside.add(b->ksock->setAside, SetAsideItem{b->seq, event});
     }
 }
 
 void Bus::Impl::refillFromSetAside(Ksock& k) {
-    while (k.setAside.count > 0 && k.slotsUsed() < k.maxMessages) {
-        auto item = setAside.takeFirstFor(k.id, k.setAside);
+    while (!k.full()) {
+        auto item = setAside.takeFirst(k.setAside);
         if (!item) {
             break;
         }

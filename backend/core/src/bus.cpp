@@ -77,9 +77,7 @@ Result<KsockId> Bus::Impl::open(OpenOptions options) {
         ++nextKsockId; // ids are not reused while open; 0 is the bus itself
     }
     const KsockId id = nextKsockId++;
-    auto k = std::make_unique<Ksock>();
-    k->id = id;
-    k->options = options;
+    auto k = std::make_unique<Ksock>(id, options, &counted.queueSteps);
     k->maxMessages = config.defaultMaxMessages;
     k->charge = &charges[options.chargeGroup];
     ksocks.emplace(id, std::move(k));
@@ -94,7 +92,7 @@ Result<void> Bus::Impl::close(KsockId id) {
     Ksock& k = **found;
     dropQueueOnClose(k);
     removeBindingsOnClose(k);
-    setAside.dropFor(id, std::nullopt, &k.setAside);
+    setAside.drop(k.setAside, std::nullopt);
 
     // Requests it popped but never answered: Ignored, in the order popped.
     k.replies.forEachOwedInOrder([&](const OwedReply& owed) {
@@ -102,24 +100,23 @@ Result<void> Bus::Impl::close(KsockId id) {
             pushStatus(owed.to, id, owed.request, NAME_REPLIER_IGNORED);
         }
     });
-    blocked.remove(id);
+    blocked.stopWaiting(k.sending);
+    const uint32_t group = k.options.chargeGroup;
     ksocks.erase(id); // k is gone from here on
-    retryPendingSends();
+    retryWaiters(id, group, Change::BINDINGS);
     return {};
 }
 
 // Requests still queued here will never be read: GoneAway. A request it sent
 // to itself needs nothing, since its sender is going too.
 void Bus::Impl::dropQueueOnClose(Ksock& k) {
-    for (const QueuedMessage& item : k.queue) {
+    k.queue.forEach([&](const QueuedMessage& item) {
         if (item.msg.wantsYouToReply() && item.msg.header.from != k.id) {
             pushStatus(item.msg.header.from, k.id, item.msg.header.id, NAME_REPLIER_GONE_AWAY);
         }
-    }
-    copiesDropped += k.queue.size();
-    for (const QueuedMessage& item : k.queue) {
         uncharge(k, item.msg);
-    }
+    });
+    copiesDropped += k.queue.size();
     k.queue.clear();
 }
 
@@ -128,10 +125,10 @@ void Bus::Impl::dropQueueOnClose(Ksock& k) {
 void Bus::Impl::removeBindingsOnClose(Ksock& k) {
     std::vector<const Binding*> repliers;
     for (auto it = k.bindings.rbegin(); it != k.bindings.rend(); ++it) {
-        if ((*it)->replier) {
-            repliers.push_back(*it);
+        if (it->second->replier) {
+            repliers.push_back(it->second);
         } else {
-            bindingIndex.remove(**it);
+            bindingIndex.remove(*it->second);
         }
     }
     k.bindings.clear();
@@ -167,7 +164,8 @@ Result<void> Bus::Impl::bind(KsockId id, std::string_view name, bool replier) {
             return ok;
         }
     }
-    k.bindings.push_back(&bindingIndex.add(id, name, replier, &k));
+    const Binding& added = bindingIndex.add(id, name, replier, &k);
+    k.bindings.emplace(added.seq, &added);
     return {};
 }
 
@@ -190,7 +188,7 @@ Result<void> Bus::Impl::unbind(KsockId id, std::string_view name, bool replier) 
         }
     }
     removeBinding(k, *binding);
-    roomMayHaveAppeared(k);
+    roomMayHaveAppeared(k, Change::BINDINGS);
     return {};
 }
 
@@ -209,8 +207,8 @@ void Bus::Impl::removeBinding(Ksock& k, const Binding& binding) {
         uncharge(k, item.msg);
         return true;
     });
-    setAside.dropFor(k.id, binding.seq, &k.setAside);
-    std::erase(k.bindings, &binding);
+    setAside.drop(k.setAside, binding.seq);
+    k.bindings.erase(binding.seq);
     bindingIndex.remove(binding);
     for (const auto& [sender, request] : unbound) {
         pushStatus(sender, k.id, request, NAME_REPLIER_UNBOUND);

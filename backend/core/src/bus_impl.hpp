@@ -18,12 +18,21 @@
 namespace xkbus::core {
 
 // The delivery planner's result: every recipient of one send, decided before
-// any queue is touched.
+// any queue is touched; or, when a queue had no room, what was full.
 struct Plan {
     Route route;
     Ksock* replyTarget = nullptr;
     const Binding* replier = nullptr;
     std::vector<const Binding*> accepted; // listener bindings that get a copy
+    Obstacle obstacle;
+};
+
+enum class Room : uint8_t { YES, QUEUE_FULL, GROUP_FULL };
+
+// What happened on a Ksock that may let a blocked send through.
+enum class Change : uint8_t {
+    ROOM,     // it made room (a pop, a discard, a raised limit): routes are as they were
+    BINDINGS, // it unbound or closed: routes through it may have changed
 };
 
 struct Bus::Impl {
@@ -51,17 +60,20 @@ struct Bus::Impl {
     Result<void> deliver(Ksock* sender, const Message& msg, bool slotReserved);
     Result<void> planDelivery(Ksock* sender, const Message& msg, bool slotReserved, Plan& plan);
     Result<void> planReply(Ksock* sender, const Message& msg, uint64_t stamp, Plan& plan);
+    Result<void> refuseFull(Ksock& k, Room room, Errc error, Plan& plan);
     void commitDelivery(Ksock* sender, const Message& msg, bool slotReserved, const Plan& plan);
     void push(Ksock& k, const Message& msg, uint64_t via, bool wantYouToReply);
     void pushStatus(KsockId to, KsockId from, MsgId request, std::string_view name);
-    bool reserve(Ksock& k, uint64_t stamp, uint32_t copies, uint64_t bytesEach);
+    Room reserve(Ksock& k, uint64_t stamp, uint32_t copies, uint64_t bytesEach);
+    bool groupHasRoom(uint32_t group) const;
     void uncharge(Ksock& k, const Message& msg);
     void record(QueueEvent::Kind kind, const Ksock& k, uint64_t copyId, const Message* msg);
     Message popped(Ksock& k, QueuedMessage item);
     Result<void> discard(KsockId id);
-    void retryPendingSends();
+    void retryWaiters(KsockId queue, uint32_t group, Change change);
+    void retry(Ksock& sender);
     void finishPending(Ksock& k, const Result<void>& outcome);
-    void roomMayHaveAppeared(Ksock& k);
+    void roomMayHaveAppeared(Ksock& k, Change change = Change::ROOM);
     void forgetReplyToGoneSender(Ksock& replier, const Message& msg, Errc error);
 
     // ---- replier bind events and the set-aside list (bind_events.cpp)
@@ -82,7 +94,8 @@ struct Bus::Impl {
     uint32_t nextSerial = 1;
     bool reportReplierBindsOn = false;
     bool verboseOn = false;
-    SetAsideList setAside;
+    BusWork counted; // the steps not counted by the index (see work())
+    SetAsideList setAside{&counted.setAsideSteps};
     BlockedSenders blocked;
     uint64_t planStamp = 0;
     uint64_t copiesQueued = 0;

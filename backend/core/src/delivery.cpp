@@ -84,7 +84,7 @@ Result<MsgId> Bus::Impl::send(KsockId id, Message msg) {
     if (!sender.options.writable) {
         return fail(Errc::NOT_OPEN_FOR_WRITE);
     }
-    if (sender.pending) {
+    if (sender.sending.msg) {
         return fail(Errc::STILL_SENDING); // the pending message is kept (KBUS freed it)
     }
     if (auto ok = checkSendable(msg); !ok) {
@@ -112,8 +112,8 @@ Result<MsgId> Bus::Impl::send(KsockId id, Message msg) {
             if (msg.isRequest()) {
                 sender.replies.await(msg.header.id);
             }
-            sender.pending = std::move(msg);
-            blocked.add(id);
+            sender.sending.msg = std::move(msg);
+            blocked.wait(id, sender.sending, scratch.obstacle);
         }
         return fail(delivered.error());
     }
@@ -141,6 +141,7 @@ Result<void> Bus::Impl::planDelivery(Ksock* sender, const Message& msg, bool slo
     plan.replyTarget = nullptr;
     plan.replier = nullptr;
     plan.accepted.clear();
+    plan.obstacle = Obstacle{};
     const uint64_t stamp = ++planStamp;
 
     if (msg.isRequest()) {
@@ -161,8 +162,9 @@ Result<void> Bus::Impl::planDelivery(Ksock* sender, const Message& msg, bool slo
         if (msg.header.to != 0 && replier->owner != msg.header.to) {
             return fail(Errc::WRONG_REPLIER);
         }
-        if (!reserve(*replier->ksock, stamp, 1, bytes)) {
-            return fail(fullError);
+        plan.obstacle.replier = replier->owner;
+        if (const Room room = reserve(*replier->ksock, stamp, 1, bytes); room != Room::YES) {
+            return refuseFull(*replier->ksock, room, fullError, plan);
         }
         ++replier->ksock->plan.copies;
         plan.replier = replier;
@@ -172,9 +174,9 @@ Result<void> Bus::Impl::planDelivery(Ksock* sender, const Message& msg, bool slo
         if (k.onlyOnce && hasPlannedCopy(k, stamp)) {
             continue; // it already gets this message (the replier's copy wins)
         }
-        if (!reserve(k, stamp, 1, bytes)) {
+        if (const Room room = reserve(k, stamp, 1, bytes); room != Room::YES) {
             if (waitForRoom || failIfFull) {
-                return fail(fullError);
+                return refuseFull(k, room, fullError, plan);
             }
             continue; // by default a full listener just misses the message
         }
@@ -182,6 +184,16 @@ Result<void> Bus::Impl::planDelivery(Ksock* sender, const Message& msg, bool slo
         plan.accepted.push_back(b);
     }
     return {};
+}
+
+// Notes what was full, for a send that will wait for room there.
+Result<void> Bus::Impl::refuseFull(Ksock& k, Room room, Errc error, Plan& plan) {
+    if (room == Room::GROUP_FULL) {
+        plan.obstacle.group = k.options.chargeGroup;
+    } else {
+        plan.obstacle.queue = k.id;
+    }
+    return fail(error);
 }
 
 Result<void> Bus::Impl::planReply(Ksock* sender, const Message& msg, uint64_t stamp, Plan& plan) {
@@ -271,7 +283,7 @@ void Bus::Impl::record(QueueEvent::Kind kind, const Ksock& k, uint64_t copyId, c
 // being planned (stamp), on top of what the plan already claimed there and in
 // k's charge group. copies == 0 checks only that the slots in use still fit:
 // a reply into its reserved slot.
-bool Bus::Impl::reserve(Ksock& k, uint64_t stamp, uint32_t copies, uint64_t bytesEach) {
+Room Bus::Impl::reserve(Ksock& k, uint64_t stamp, uint32_t copies, uint64_t bytesEach) {
     if (k.plan.stamp != stamp) {
         k.plan = PlanScratch{stamp, 0, 0};
     }
@@ -281,16 +293,22 @@ bool Bus::Impl::reserve(Ksock& k, uint64_t stamp, uint32_t copies, uint64_t byte
         g.plannedBytes = 0;
     }
     if (k.slotsUsed() + k.plan.slots + copies > k.maxMessages) {
-        return false;
+        return Room::QUEUE_FULL;
     }
     const uint64_t limit = config.maxQueuedBytesPerGroup;
     const uint64_t bytes = bytesEach * copies;
     if (limit != 0 && copies != 0 && g.bytes + g.plannedBytes + bytes > limit) {
-        return false;
+        return Room::GROUP_FULL;
     }
     k.plan.slots += copies;
     g.plannedBytes += bytes;
-    return true;
+    return Room::YES;
+}
+
+bool Bus::Impl::groupHasRoom(uint32_t group) const {
+    const uint64_t limit = config.maxQueuedBytesPerGroup;
+    auto it = charges.find(group);
+    return limit == 0 || it == charges.end() || it->second.bytes < limit;
 }
 
 void Bus::Impl::uncharge(Ksock& k, const Message& msg) {
@@ -303,41 +321,53 @@ Result<void> Bus::Impl::discard(KsockId id) {
         return fail(found.error());
     }
     Ksock& k = **found;
-    if (k.pending) {
-        if (k.pending->isRequest()) {
-            k.replies.settle(k.pending->header.id); // nobody will answer it now
+    if (k.sending.msg) {
+        if (k.sending.msg->isRequest()) {
+            k.replies.settle(k.sending.msg->header.id); // nobody will answer it now
         }
-        k.pending.reset();
-        blocked.remove(id);
+        k.sending.msg.reset();
+        blocked.stopWaiting(k.sending);
         roomMayHaveAppeared(k);
     }
     return {};
 }
 
-// ALL_OR_WAIT sends blocked on a full queue are retried, in the order they
-// blocked, after anything that may have made room. KBUS retried from poll();
-// a daemon retries for the sender, whose fd turns writable when it is done.
-void Bus::Impl::retryPendingSends() {
-    if (blocked.empty()) {
-        return;
-    }
-    for (KsockId id : blocked.takeAll()) {
-        Ksock* k = find(id);
-        if (k == nullptr || !k->pending) {
-            continue;
+// A blocked ALL_OR_WAIT send is retried, oldest first, when what it waits
+// for may have room: the queue that was full (or its charge group), or its
+// replier, if that unbinds or closes. After a pop (Change::ROOM) the routes
+// are as they were, so once the queue is full again nobody waiting on it can
+// get through and the rest are not tried. KBUS retried from poll(); a daemon
+// retries for the sender, whose fd turns writable when it is done.
+void Bus::Impl::retryWaiters(KsockId queue, uint32_t group, Change change) {
+    const bool routesChanged = change == Change::BINDINGS;
+    uint64_t after = 0;
+    for (;;) {
+        const Ksock* k = find(queue);
+        const bool queueOpen = routesChanged || (k != nullptr && !k->full());
+        auto next =
+            blocked.next(queue, group, queueOpen, groupHasRoom(group), routesChanged, after);
+        if (!next) {
+            return;
         }
-        auto outcome = deliver(k, *k->pending, true);
-        if (!outcome && outcome.error() == Errc::TRY_AGAIN) {
-            blocked.add(id);
-            continue;
-        }
-        finishPending(*k, outcome);
+        after = next->order;
+        retry(*find(next->sender));
     }
 }
 
+void Bus::Impl::retry(Ksock& sender) {
+    ++counted.retries;
+    auto outcome = deliver(&sender, *sender.sending.msg, true);
+    if (!outcome && outcome.error() == Errc::TRY_AGAIN) {
+        blocked.wait(sender.id, sender.sending, scratch.obstacle);
+        return;
+    }
+    finishPending(sender, outcome);
+}
+
 void Bus::Impl::finishPending(Ksock& k, const Result<void>& outcome) {
-    Message msg = std::move(*k.pending);
-    k.pending.reset();
+    Message msg = std::move(*k.sending.msg);
+    k.sending.msg.reset();
+    blocked.stopWaiting(k.sending);
     if (!outcome && msg.isRequest()) {
         const bool replierGone = outcome.error() == Errc::NO_RECIPIENT;
         pushStatus(k.id, 0, msg.header.id,
@@ -357,9 +387,9 @@ void Bus::Impl::forgetReplyToGoneSender(Ksock& replier, const Message& msg, Errc
     }
 }
 
-void Bus::Impl::roomMayHaveAppeared(Ksock& k) {
+void Bus::Impl::roomMayHaveAppeared(Ksock& k, Change change) {
     refillFromSetAside(k);
-    retryPendingSends();
+    retryWaiters(k.id, k.options.chargeGroup, change);
 }
 
 // ---------------------------------------------------------------- receiving

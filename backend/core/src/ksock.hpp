@@ -1,16 +1,16 @@
 // A Ksock's state, inside the bus: one part per concern, each the owner side
 // of a bus-wide registry (its bindings in the BindingIndex, its share of the
-// set-aside list, its place among the blocked senders). The host knows a
-// Ksock by id only; Bus::inspect() gives it a copy of the figures.
+// set-aside list, its blocked send among the BlockedSenders). The host knows
+// a Ksock by id only; Bus::inspect() gives it a copy of the figures.
 #pragma once
 
+#include "blocked_senders.hpp"
 #include "message_queue.hpp"
 #include "pending_replies.hpp"
 #include "set_aside.hpp"
 
 #include <cstdint>
-#include <optional>
-#include <vector>
+#include <map>
 #include <xkbus/core/binding_index.hpp>
 #include <xkbus/core/bus.hpp>
 
@@ -32,6 +32,9 @@ struct PlanScratch {
 };
 
 struct Ksock {
+    Ksock(KsockId ksockId, const OpenOptions& openOptions, uint64_t* queueSteps)
+        : id(ksockId), options(openOptions), queue(queueSteps) {}
+
     KsockId id = 0;
     OpenOptions options;
     uint32_t maxMessages = 0;
@@ -39,14 +42,15 @@ struct Ksock {
     MsgId lastSent;
     MessageQueue queue;
     PendingReplies replies;
-    std::vector<const Binding*> bindings; // oldest first
-    std::optional<Message> pending;       // the ALL_OR_WAIT message still being sent
+    std::map<uint64_t, const Binding*> bindings; // by seq: oldest first
+    PendingSend sending;                         // its blocked ALL_OR_WAIT send, if any
     SetAsideShare setAside;
     GroupCharge* charge = nullptr; // owned by the bus, one per charge group
     PlanScratch plan;
 
     // A request's reply slot counts as used from the send until the reply.
     size_t slotsUsed() const noexcept { return queue.size() + replies.awaitingCount(); }
+    bool full() const noexcept { return slotsUsed() >= maxMessages; }
 };
 
 } // namespace xkbus::core

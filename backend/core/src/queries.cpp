@@ -37,7 +37,7 @@ Result<uint32_t> Bus::numMessages(KsockId id) const {
     if (!found) {
         return fail(found.error());
     }
-    return static_cast<uint32_t>((*found)->queue.size() + (*found)->setAside.count);
+    return static_cast<uint32_t>((*found)->queue.size() + (*found)->setAside.count());
 }
 
 Result<uint32_t> Bus::numUnrepliedTo(KsockId id) const {
@@ -92,9 +92,9 @@ KsockView Bus::Impl::viewOf(const Ksock& k) const {
         .slotsUsed = static_cast<uint32_t>(k.slotsUsed()),
         .awaitingReplies = static_cast<uint32_t>(k.replies.awaitingCount()),
         .unrepliedTo = static_cast<uint32_t>(k.replies.owedCount()),
-        .setAside = k.setAside.count,
+        .setAside = k.setAside.count(),
         .bindings = static_cast<uint32_t>(k.bindings.size()),
-        .sending = k.pending.has_value(),
+        .sending = k.sending.msg.has_value(),
         .onlyOnce = k.onlyOnce,
     };
 }
@@ -112,11 +112,13 @@ std::optional<KsockContents> Bus::contents(KsockId id) const {
     if (k == nullptr) {
         return std::nullopt;
     }
+    std::vector<QueuedMessage> queue;
+    k->queue.forEach([&](const QueuedMessage& item) { queue.push_back(item); });
     return KsockContents{
-        .queue = {k->queue.begin(), k->queue.end()},
+        .queue = std::move(queue),
         .awaitingReplies = k->replies.awaitingList(),
         .owedReplies = k->replies.owedInOrder(),
-        .pending = k->pending,
+        .pending = k->sending.msg,
     };
 }
 
@@ -143,6 +145,16 @@ BusStats Bus::stats() const {
     std::sort(s.ksocks.begin(), s.ksocks.end(),
               [](const KsockView& a, const KsockView& b) { return a.id < b.id; });
     return s;
+}
+
+BusWork Bus::work() const {
+    BusWork w = m->counted;
+    const IndexWork& index = m->bindingIndex.work();
+    w.nodesVisited = index.nodesVisited;
+    w.listenersRouted = index.listenersRouted;
+    w.mergeComparisons = index.mergeComparisons;
+    w.ownerScans = index.ownerScans;
+    return w;
 }
 
 std::vector<BindingInfo> Bus::bindings() const {

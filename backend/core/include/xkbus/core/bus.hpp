@@ -104,6 +104,19 @@ struct KsockContents {
     std::optional<Message> pending;     // the ALL_OR_WAIT message still being sent
 };
 
+// The steps the bus has taken since it was made, by kind: tests bound an
+// operation's work by counting them instead of timing it (docs/semantics.md
+// states each bound). Never reset.
+struct BusWork {
+    uint64_t nodesVisited = 0;     // binding-trie nodes looked at
+    uint64_t listenersRouted = 0;  // listener bindings routes produced
+    uint64_t mergeComparisons = 0; // comparisons merging a route's listener lists
+    uint64_t ownerScans = 0;       // a Ksock's own bindings to one name looked at
+    uint64_t queueSteps = 0;       // queued copies looked at
+    uint64_t setAsideSteps = 0;    // set-aside events looked at
+    uint64_t retries = 0;          // blocked ALL_OR_WAIT sends tried again
+};
+
 // A change to a Ksock's queue that its owner did not ask for, or the end of
 // its blocked send. A daemon ships these to the owning client, in order, so
 // the client can keep a mirror of the queue (docs/architecture.md).
@@ -172,6 +185,7 @@ public:
     bool underPressure(KsockId id) const;
 
     BusStats stats() const;
+    BusWork work() const;
     std::vector<BindingInfo> bindings() const; // in bind order
     bool isOpen(KsockId id) const;
     // A Ksock's state as plain values; nullopt if it is not open.
