@@ -26,9 +26,11 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* TARGET = "$.target.x";
 
+// No tenant limits: the scenarios hold more than a tenant may by default.
 BusConfig benchConfig() {
     BusConfig config;
     config.recordQueueEvents = true;
+    config.limits = TenantLimits::unlimited();
     return config;
 }
 

@@ -12,6 +12,11 @@
 namespace xkbus::core::testing {
 namespace {
 
+// These tests measure work, not limits: no charge group runs out.
+BusConfig unlimited(bool recordQueueEvents = false) {
+    return BusConfig{.recordQueueEvents = recordQueueEvents, .limits = TenantLimits::unlimited()};
+}
+
 uint64_t total(const BusWork& w) {
     return w.nodesVisited + w.listenersRouted + w.mergeComparisons + w.ownerScans + w.queueSteps +
            w.setAsideSteps + w.retries;
@@ -32,7 +37,7 @@ BusWork since(const BusWork& before, const BusWork& after) {
 // The work of closing a Ksock that holds n "$.*" listener bindings, next to
 // another Ksock holding as many.
 uint64_t closeWork(size_t n) {
-    Bus bus{0};
+    Bus bus{0, unlimited()};
     const KsockId other = bus.open().value();
     const KsockId k = bus.open().value();
     for (size_t i = 0; i < n; ++i) {
@@ -55,7 +60,7 @@ TEST(BoundedWork, ClosingAKsockCostsItsBindingsNotTheirSquare) {
 }
 
 TEST(BoundedWork, UnbindDoesNotLookAtOtherKsocksBindingsToTheSameName) {
-    Bus bus{0};
+    Bus bus{0, unlimited()};
     const KsockId crowd = bus.open().value();
     for (int i = 0; i < 5000; ++i) {
         ASSERT_TRUE(bus.bind(crowd, "$.*", false));
@@ -104,7 +109,7 @@ TEST(BoundedWork, SeveralListsAreMergedNotSorted) {
 }
 
 TEST(BoundedWork, PopCopyFindsTheCopyWithoutScanningTheQueue) {
-    Bus bus{0, BusConfig{.recordQueueEvents = true}};
+    Bus bus{0, unlimited(true)};
     const KsockId sender = bus.open().value();
     const KsockId l = bus.open().value();
     ASSERT_TRUE(bus.bind(l, "$.q", false));
@@ -130,7 +135,7 @@ TEST(BoundedWork, PopCopyFindsTheCopyWithoutScanningTheQueue) {
 // popping any copy, in any order, must keep the others in queue order.
 TEST(BoundedWork, PoppingCopiesAnywhereKeepsTheRestInOrder) {
     std::mt19937 rng(12345);
-    Bus bus{0, BusConfig{.recordQueueEvents = true}};
+    Bus bus{0, unlimited(true)};
     const KsockId sender = bus.open().value();
     const KsockId l = bus.open().value();
     ASSERT_TRUE(bus.bind(l, "$.q", false));
@@ -177,7 +182,7 @@ KsockId blockedSender(Bus& bus, const std::string& name, const std::string& data
 }
 
 TEST(BoundedWork, RoomOnOneQueueRetriesOnlyTheSendsWaitingOnIt) {
-    Bus bus{0};
+    Bus bus{0, unlimited()};
     const KsockId filler = bus.open().value();
     const KsockId busy = fullListener(bus, filler, "$.busy");
     const KsockId quiet = fullListener(bus, filler, "$.quiet");
@@ -204,7 +209,7 @@ TEST(BoundedWork, RoomOnOneQueueRetriesOnlyTheSendsWaitingOnIt) {
 }
 
 TEST(BoundedWork, AnUnbindRetriesItsWaitersEvenIfItsQueueStaysFull) {
-    Bus bus{0};
+    Bus bus{0, unlimited()};
     const KsockId filler = bus.open().value();
     const KsockId l = fullListener(bus, filler, "$.other");
     ASSERT_TRUE(bus.bind(l, "$.x", false));
@@ -215,7 +220,7 @@ TEST(BoundedWork, AnUnbindRetriesItsWaitersEvenIfItsQueueStaysFull) {
 }
 
 TEST(BoundedWork, ARequestBlockedOnAListenerHearsAtOnceThatItsReplierLeft) {
-    Bus bus{0};
+    Bus bus{0, unlimited()};
     const KsockId filler = bus.open().value();
     const KsockId replier = bus.open().value();
     ASSERT_TRUE(bus.bind(replier, "$.q", true));
@@ -232,7 +237,7 @@ TEST(BoundedWork, ARequestBlockedOnAListenerHearsAtOnceThatItsReplierLeft) {
 }
 
 TEST(BoundedWork, SetAsideEventsAreFoundWithoutWalkingOtherKsocks) {
-    Bus bus{0};
+    Bus bus{0, unlimited()};
     const KsockId a = bus.open().value();
     const KsockId b = bus.open().value();
     const KsockId filler = bus.open().value();

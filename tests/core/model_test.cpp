@@ -317,8 +317,15 @@ private:
             return;
         }
         const bool senderGone = !m_bus.isOpen(req.header.from);
+        // A reply's bytes need room in the asker's group (its place is held).
+        const bool askerGroupFull =
+            !senderGone &&
+            m_bus.groupUsage(m_bus.inspect(req.header.from)->chargeGroup).used.queuedBytes +
+                    reply.entireLength() >
+                QUOTA;
         EXPECT_TRUE(r.error() == Errc::STILL_SENDING ||
-                    (senderGone && r.error() == Errc::NO_RECIPIENT))
+                    (senderGone && r.error() == Errc::NO_RECIPIENT) ||
+                    (askerGroupFull && r.error() == Errc::QUEUE_FULL))
             << "reply failed with " << static_cast<int>(r.error());
         if (r.error() == Errc::NO_RECIPIENT) {
             owed.erase(owed.begin() + static_cast<long>(which)); // nobody to answer
@@ -451,20 +458,33 @@ private:
         EXPECT_EQ(stats.copiesPopped, m_popped);
     }
 
-    // Each group's charge is the size of its members' queued copies, and a
-    // group never grows past its quota (replies excepted: their room was
-    // reserved when the request was sent).
+    // Each group's charge is the size of its members' queued copies, and its
+    // accounts add up: Ksocks, bindings, and the places its members use.
     void checkCharges() {
         std::map<uint32_t, uint64_t> expected;
+        std::map<uint32_t, TenantUsage> usage;
         for (KsockId id : m_open) {
             const auto k = m_bus.contents(id);
+            const auto view = m_bus.inspect(id);
             for (const auto& item : k->queue) {
-                expected[m_bus.inspect(id)->chargeGroup] +=
+                expected[view->chargeGroup] +=
                     entireMessageLength(item.msg.name().size(), item.msg.data().size());
             }
+            TenantUsage& u = usage[view->chargeGroup];
+            ++u.ksocks;
+            u.bindings += view->bindings;
+            u.queuedMessages += view->slotsUsed;
+            u.pendingSends += view->sending ? 1 : 0;
         }
         for (const auto& [group, bytes] : m_bus.stats().queuedBytesByGroup) {
             EXPECT_EQ(bytes, expected[group]) << "group " << group;
+        }
+        for (const auto& [group, u] : usage) {
+            const TenantUsage held = m_bus.groupUsage(group).used;
+            EXPECT_EQ(held.ksocks, u.ksocks) << "group " << group;
+            EXPECT_EQ(held.bindings, u.bindings) << "group " << group;
+            EXPECT_EQ(held.queuedMessages, u.queuedMessages) << "group " << group;
+            EXPECT_EQ(held.pendingSends, u.pendingSends) << "group " << group;
         }
     }
 
@@ -497,7 +517,8 @@ private:
         }
     }
 
-    Bus m_bus{0, BusConfig{.recordQueueEvents = true, .maxQueuedBytesPerGroup = 2000}};
+    static constexpr uint64_t QUOTA = 2000; // bytes each charge group may have queued
+    Bus m_bus{0, BusConfig{.recordQueueEvents = true, .limits = {.queuedBytes = QUOTA}}};
     std::map<KsockId, std::deque<uint64_t>> m_mirrors;
     std::mt19937 m_rng;
     std::vector<KsockId> m_open;

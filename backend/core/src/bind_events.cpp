@@ -52,12 +52,12 @@ Result<uint32_t> Bus::Impl::reportReplierBinds(KsockId id, uint32_t request) {
     // walk stops there, so its cost is what the caller can take.
     bool full = false;
     bindingIndex.forEachReplierNewestFirst([&](const Binding& b) {
-        if (k.full()) {
+        Message event = busMessage(NAME_REPLIER_BIND_EVENT, FLAG_SYNTHETIC | FLAG_ALL_OR_FAIL,
+                                   encodeBindEventData(true, b.owner, b.name));
+        if (reserve(k, ledger->nextStamp(), 1, event.entireLength()) != Room::YES) {
             full = true;
             return false;
         }
-        Message event = busMessage(NAME_REPLIER_BIND_EVENT, FLAG_SYNTHETIC | FLAG_ALL_OR_FAIL,
-                                   encodeBindEventData(true, b.owner, b.name));
         event.header.id = nextMessageId();
         push(k, event, 0, false);
         return true;
@@ -93,7 +93,7 @@ void Bus::Impl::reportUnbindOnClose(const Ksock& binder, std::string_view name) 
         return;
     }
     event.header.id = nextMessageId();
-    const uint64_t stamp = ++planStamp;
+    const uint64_t stamp = ledger->nextStamp();
     std::vector<const Binding*> full;
     for (const Binding* b : scratch.route.listeners) {
         Ksock& k = *b->ksock;

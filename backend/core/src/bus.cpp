@@ -9,7 +9,10 @@ namespace xkbus::core {
 
 // ---------------------------------------------------------------- the public face
 
-Bus::Bus(uint32_t index, BusConfig config) : m(std::make_unique<Impl>(index, config)) {}
+Bus::Bus(uint32_t index, BusConfig config)
+    : Bus(index, config, std::make_shared<Ledger>(config.limits)) {}
+Bus::Bus(uint32_t index, BusConfig config, std::shared_ptr<Ledger> ledger)
+    : m(std::make_unique<Impl>(index, config, std::move(ledger))) {}
 Bus::~Bus() = default;
 
 uint32_t Bus::index() const noexcept {
@@ -38,6 +41,15 @@ Result<uint32_t> Bus::reportReplierBinds(KsockId id, uint32_t request) {
 }
 bool Bus::isOpen(KsockId id) const {
     return m->find(id) != nullptr;
+}
+
+Bus::Impl::Impl(uint32_t busIndex, BusConfig busConfig, std::shared_ptr<Ledger> sharedLedger)
+    : index(busIndex), config(busConfig), ledger(std::move(sharedLedger)) {
+    ledger->attach(index, [this](uint32_t group) { retryGroupWaiters(group); });
+}
+
+Bus::Impl::~Impl() {
+    ledger->detach(index);
 }
 
 // ---------------------------------------------------------------- lookups
@@ -73,13 +85,18 @@ Message Bus::Impl::busMessage(std::string_view name, uint32_t flags, std::vector
 // ---------------------------------------------------------------- open and close
 
 Result<KsockId> Bus::Impl::open(OpenOptions options) {
+    GroupAccount& account = ledger->account(options.chargeGroup);
+    if (auto ok = chargeKsock(account); !ok) {
+        ledger->dropIfIdle(account);
+        return fail(ok.error());
+    }
     while (nextKsockId == 0 || ksocks.contains(nextKsockId)) {
         ++nextKsockId; // ids are not reused while open; 0 is the bus itself
     }
     const KsockId id = nextKsockId++;
     auto k = std::make_unique<Ksock>(id, options, &counted.queueSteps);
-    k->maxMessages = config.defaultMaxMessages;
-    k->charge = &charges[options.chargeGroup];
+    k->account = &account;
+    k->maxMessages = std::min(config.defaultMaxMessages, limitsOf(*k).queuedMessages);
     ksocks.emplace(id, std::move(k));
     return id;
 }
@@ -100,9 +117,12 @@ Result<void> Bus::Impl::close(KsockId id) {
             pushStatus(owed.to, id, owed.request, NAME_REPLIER_IGNORED);
         }
     });
-    blocked.stopWaiting(k.sending);
+    stopWaiting(k);
+    releaseCloser(k);
     const uint32_t group = k.options.chargeGroup;
+    GroupAccount& account = *k.account;
     ksocks.erase(id); // k is gone from here on
+    ledger->dropIfIdle(account);
     retryWaiters(id, group, Change::BINDINGS);
     return {};
 }
@@ -128,6 +148,7 @@ void Bus::Impl::removeBindingsOnClose(Ksock& k) {
         if (it->second->replier) {
             repliers.push_back(it->second);
         } else {
+            releaseBinding(k, it->second->name);
             bindingIndex.remove(*it->second);
         }
     }
@@ -136,6 +157,7 @@ void Bus::Impl::removeBindingsOnClose(Ksock& k) {
         if (reportReplierBindsOn) {
             reportUnbindOnClose(k, b->name);
         }
+        releaseBinding(k, b->name);
         bindingIndex.remove(*b);
     }
 }
@@ -157,10 +179,14 @@ Result<void> Bus::Impl::bind(KsockId id, std::string_view name, bool replier) {
     if (replier && bindingIndex.replierBoundTo(name) != nullptr) {
         return fail(Errc::REPLIER_EXISTS);
     }
+    if (auto ok = chargeBinding(k, name); !ok) {
+        return ok;
+    }
     // The event goes out before the binding exists, as in KBUS: if a listener
     // cannot take it, nothing changes.
     if (replier && reportReplierBindsOn) {
         if (auto ok = reportBindEvent(k, true, name); !ok) {
+            releaseBinding(k, name);
             return ok;
         }
     }
@@ -209,6 +235,7 @@ void Bus::Impl::removeBinding(Ksock& k, const Binding& binding) {
     });
     setAside.drop(k.setAside, binding.seq);
     k.bindings.erase(binding.seq);
+    releaseBinding(k, binding.name);
     bindingIndex.remove(binding);
     for (const auto& [sender, request] : unbound) {
         pushStatus(sender, k.id, request, NAME_REPLIER_UNBOUND);

@@ -36,7 +36,10 @@ enum class Change : uint8_t {
 };
 
 struct Bus::Impl {
-    Impl(uint32_t busIndex, BusConfig busConfig) : index(busIndex), config(busConfig) {}
+    Impl(uint32_t busIndex, BusConfig busConfig, std::shared_ptr<Ledger> sharedLedger);
+    ~Impl();
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
 
     // ---- lookups (bus.cpp)
     Ksock* find(KsockId id) const;
@@ -54,23 +57,40 @@ struct Bus::Impl {
     Result<void> unbind(KsockId id, std::string_view name, bool replier);
     void removeBinding(Ksock& k, const Binding& binding);
 
+    // ---- accounting by charge group (accounts.cpp)
+    const TenantLimits& limitsOf(const Ksock& k) const { return ledger->limitsOf(*k.account); }
+    Result<void> chargeKsock(GroupAccount& g);
+    Result<void> chargeBinding(Ksock& k, std::string_view name);
+    void releaseBinding(Ksock& k, std::string_view name);
+    void charge(Ksock& k, const Message& msg);
+    void uncharge(Ksock& k, const Message& msg);
+    void awaitReply(Ksock& k, MsgId request);
+    void settleReply(Ksock& k, MsgId request);
+    bool replySlotFree(const Ksock& k) const;
+    Result<void> chargePendingSend(Ksock& k);
+    void releaseCloser(Ksock& k);
+    bool groupHasRoom(const GroupAccount* g) const;
+    void waitOn(Ksock& sender, const Obstacle& obstacle);
+    void stopWaiting(Ksock& sender);
+
     // ---- sending and receiving (delivery.cpp)
     Result<void> checkSendable(const Message& msg) const;
     Result<MsgId> send(KsockId id, Message msg);
+    Result<MsgId> block(Ksock& sender, Message msg);
     Result<void> deliver(Ksock* sender, const Message& msg, bool slotReserved);
     Result<void> planDelivery(Ksock* sender, const Message& msg, bool slotReserved, Plan& plan);
-    Result<void> planReply(Ksock* sender, const Message& msg, uint64_t stamp, Plan& plan);
+    Result<void> planReply(Ksock* sender, const Message& msg, uint64_t stamp, Errc fullError,
+                           Plan& plan);
     Result<void> refuseFull(Ksock& k, Room room, Errc error, Plan& plan);
     void commitDelivery(Ksock* sender, const Message& msg, bool slotReserved, const Plan& plan);
     void push(Ksock& k, const Message& msg, uint64_t via, bool wantYouToReply);
     void pushStatus(KsockId to, KsockId from, MsgId request, std::string_view name);
-    Room reserve(Ksock& k, uint64_t stamp, uint32_t copies, uint64_t bytesEach);
-    bool groupHasRoom(uint32_t group) const;
-    void uncharge(Ksock& k, const Message& msg);
+    Room reserve(Ksock& k, uint64_t stamp, uint32_t slots, uint64_t bytes);
     void record(QueueEvent::Kind kind, const Ksock& k, uint64_t copyId, const Message* msg);
     Message popped(Ksock& k, QueuedMessage item);
     Result<void> discard(KsockId id);
     void retryWaiters(KsockId queue, uint32_t group, Change change);
+    void retryGroupWaiters(uint32_t group);
     void retry(Ksock& sender);
     void finishPending(Ksock& k, const Result<void>& outcome);
     void roomMayHaveAppeared(Ksock& k, Change change = Change::ROOM);
@@ -97,12 +117,11 @@ struct Bus::Impl {
     BusWork counted; // the steps not counted by the index (see work())
     SetAsideList setAside{&counted.setAsideSteps};
     BlockedSenders blocked;
-    uint64_t planStamp = 0;
     uint64_t copiesQueued = 0;
     uint64_t copiesPopped = 0;
     uint64_t copiesDropped = 0;
     uint64_t nextCopyId = 1;
-    std::unordered_map<uint32_t, GroupCharge> charges; // element addresses are stable
+    std::shared_ptr<Ledger> ledger; // the accounts of every charge group, maybe shared
     std::vector<QueueEvent> events;
     Plan scratch; // reused by every send, so routing does not allocate
 };

@@ -10,10 +10,6 @@ bool hasPlannedCopy(const Ksock& k, uint64_t stamp) {
     return k.plan.stamp == stamp && k.plan.copies > 0;
 }
 
-uint64_t copyBytes(const Message& msg) noexcept {
-    return msg.entireLength();
-}
-
 } // namespace
 
 Result<std::optional<Message>> Bus::nextMessage(KsockId id) {
@@ -95,7 +91,7 @@ Result<MsgId> Bus::Impl::send(KsockId id, Message msg) {
     }
     msg.header.extra = 0;
     // No id and no "sending" state when the reply could not be queued.
-    if (msg.isRequest() && sender.slotsUsed() >= sender.maxMessages) {
+    if (msg.isRequest() && !replySlotFree(sender)) {
         return fail(Errc::NO_REPLY_SLOT);
     }
     msg.header.from = id;
@@ -108,16 +104,26 @@ Result<MsgId> Bus::Impl::send(KsockId id, Message msg) {
     if (!delivered) {
         forgetReplyToGoneSender(sender, msg, delivered.error());
         if (delivered.error() == Errc::TRY_AGAIN) {
-            // Hold the reply slot now, so the reply (or a status) always fits.
-            if (msg.isRequest()) {
-                sender.replies.await(msg.header.id);
-            }
-            sender.sending.msg = std::move(msg);
-            blocked.wait(id, sender.sending, scratch.obstacle);
+            return block(sender, std::move(msg));
         }
         return fail(delivered.error());
     }
     return sender.lastSent;
+}
+
+// Keeps an ALL_OR_WAIT message that met a full queue, to retry it: TRY_AGAIN,
+// unless its group may hold no more blocked messages.
+Result<MsgId> Bus::Impl::block(Ksock& sender, Message msg) {
+    if (auto ok = chargePendingSend(sender); !ok) {
+        return fail(ok.error());
+    }
+    // Hold the reply slot now, so the reply (or a status) always fits.
+    if (msg.isRequest()) {
+        awaitReply(sender, msg.header.id);
+    }
+    sender.sending.msg = std::move(msg);
+    waitOn(sender, scratch.obstacle);
+    return fail(Errc::TRY_AGAIN);
 }
 
 Result<void> Bus::Impl::deliver(Ksock* sender, const Message& msg, bool slotReserved) {
@@ -135,14 +141,14 @@ Result<void> Bus::Impl::planDelivery(Ksock* sender, const Message& msg, bool slo
     const bool waitForRoom = (msg.header.flags & FLAG_ALL_OR_WAIT) != 0;
     const bool failIfFull = (msg.header.flags & FLAG_ALL_OR_FAIL) != 0;
     const Errc fullError = waitForRoom ? Errc::TRY_AGAIN : Errc::QUEUE_FULL;
-    const uint64_t bytes = copyBytes(msg);
+    const uint64_t bytes = msg.entireLength();
 
     bindingIndex.route(msg.name(), plan.route);
     plan.replyTarget = nullptr;
     plan.replier = nullptr;
     plan.accepted.clear();
     plan.obstacle = Obstacle{};
-    const uint64_t stamp = ++planStamp;
+    const uint64_t stamp = ledger->nextStamp();
 
     if (msg.isRequest()) {
         if (plan.route.replier == nullptr) {
@@ -153,7 +159,7 @@ Result<void> Bus::Impl::planDelivery(Ksock* sender, const Message& msg, bool slo
         }
     }
     if (msg.isReply()) {
-        if (auto ok = planReply(sender, msg, stamp, plan); !ok) {
+        if (auto ok = planReply(sender, msg, stamp, fullError, plan); !ok) {
             return ok;
         }
     }
@@ -196,7 +202,8 @@ Result<void> Bus::Impl::refuseFull(Ksock& k, Room room, Errc error, Plan& plan) 
     return fail(error);
 }
 
-Result<void> Bus::Impl::planReply(Ksock* sender, const Message& msg, uint64_t stamp, Plan& plan) {
+Result<void> Bus::Impl::planReply(Ksock* sender, const Message& msg, uint64_t stamp, Errc fullError,
+                                  Plan& plan) {
     Ksock* target = find(msg.header.to);
     if (target == nullptr) {
         return fail(Errc::NO_RECIPIENT);
@@ -210,10 +217,13 @@ Result<void> Bus::Impl::planReply(Ksock* sender, const Message& msg, uint64_t st
         !sender->replies.owes(OwedReply{msg.header.inReplyTo, msg.header.to})) {
         return fail(Errc::REPLY_NOT_EXPECTED);
     }
-    // The reply fills the slot reserved when the request was sent, so it
-    // always fits, even if the sender has lowered its limit since (KBUS
-    // refused it with EBUSY then).
-    reserve(*target, stamp, 0, 0);
+    // The reply fills the place held since the request was sent, so it fits
+    // the queue even if the sender has lowered its limit since (KBUS refused
+    // it with EBUSY then). Its bytes were not known then: they need room in
+    // the sender's group like any copy's.
+    if (const Room room = reserve(*target, stamp, 0, msg.entireLength()); room != Room::YES) {
+        return refuseFull(*target, room, fullError, plan);
+    }
     ++target->plan.copies;
     plan.replyTarget = target;
     return {};
@@ -224,7 +234,7 @@ void Bus::Impl::commitDelivery(Ksock* sender, const Message& msg, bool slotReser
     if (plan.replyTarget != nullptr) {
         push(*plan.replyTarget, msg, 0, false);
         // Only the original sender's copy settles the request (KBUS issue 69).
-        plan.replyTarget->replies.settle(msg.header.inReplyTo);
+        settleReply(*plan.replyTarget, msg.header.inReplyTo);
         if (sender != nullptr) {
             sender->replies.forgive(OwedReply{msg.header.inReplyTo, msg.header.to});
         }
@@ -232,7 +242,7 @@ void Bus::Impl::commitDelivery(Ksock* sender, const Message& msg, bool slotReser
     if (plan.replier != nullptr) {
         push(*plan.replier->ksock, msg, plan.replier->seq, true);
         if (sender != nullptr && !slotReserved) {
-            sender->replies.await(msg.header.id);
+            awaitReply(*sender, msg.header.id);
         }
     }
     for (const Binding* b : plan.accepted) {
@@ -242,7 +252,7 @@ void Bus::Impl::commitDelivery(Ksock* sender, const Message& msg, bool slotReser
 
 void Bus::Impl::push(Ksock& k, const Message& msg, uint64_t via, bool wantYouToReply) {
     QueuedMessage item{msg, via, nextCopyId++};
-    k.charge->bytes += copyBytes(msg);
+    charge(k, msg);
     if (wantYouToReply) {
         item.msg.header.flags |= FLAG_WANT_YOU_TO_REPLY;
     } else {
@@ -270,7 +280,7 @@ void Bus::Impl::pushStatus(KsockId to, KsockId from, MsgId request, std::string_
     status.header.to = to;
     status.header.inReplyTo = request;
     push(*k, status, 0, false);
-    k->replies.settle(request);
+    settleReply(*k, request);
 }
 
 void Bus::Impl::record(QueueEvent::Kind kind, const Ksock& k, uint64_t copyId, const Message* msg) {
@@ -279,40 +289,31 @@ void Bus::Impl::record(QueueEvent::Kind kind, const Ksock& k, uint64_t copyId, c
     }
 }
 
-// Claims room for `copies` copies of `bytesEach` bytes on `k` for the send
-// being planned (stamp), on top of what the plan already claimed there and in
-// k's charge group. copies == 0 checks only that the slots in use still fit:
-// a reply into its reserved slot.
-Room Bus::Impl::reserve(Ksock& k, uint64_t stamp, uint32_t copies, uint64_t bytesEach) {
+// Claims `slots` new places in k's queue (and its group's) and `bytes` in its
+// group for the send being planned (stamp), on top of what the plan already
+// claimed there. A reply claims no place, only bytes: its place is held.
+Room Bus::Impl::reserve(Ksock& k, uint64_t stamp, uint32_t slots, uint64_t bytes) {
     if (k.plan.stamp != stamp) {
         k.plan = PlanScratch{stamp, 0, 0};
     }
-    GroupCharge& g = *k.charge;
+    GroupAccount& g = *k.account;
     if (g.planStamp != stamp) {
         g.planStamp = stamp;
+        g.plannedMessages = 0;
         g.plannedBytes = 0;
     }
-    if (k.slotsUsed() + k.plan.slots + copies > k.maxMessages) {
+    if (slots != 0 && k.slotsUsed() + k.plan.slots + slots > k.maxMessages) {
         return Room::QUEUE_FULL;
     }
-    const uint64_t limit = config.maxQueuedBytesPerGroup;
-    const uint64_t bytes = bytesEach * copies;
-    if (limit != 0 && copies != 0 && g.bytes + g.plannedBytes + bytes > limit) {
+    const TenantLimits& limits = limitsOf(k);
+    if (uint64_t{g.used.queuedMessages} + g.plannedMessages + slots > limits.queuedMessages ||
+        g.used.queuedBytes + g.plannedBytes + bytes > limits.queuedBytes) {
         return Room::GROUP_FULL;
     }
-    k.plan.slots += copies;
+    k.plan.slots += slots;
+    g.plannedMessages += slots;
     g.plannedBytes += bytes;
     return Room::YES;
-}
-
-bool Bus::Impl::groupHasRoom(uint32_t group) const {
-    const uint64_t limit = config.maxQueuedBytesPerGroup;
-    auto it = charges.find(group);
-    return limit == 0 || it == charges.end() || it->second.bytes < limit;
-}
-
-void Bus::Impl::uncharge(Ksock& k, const Message& msg) {
-    k.charge->bytes -= copyBytes(msg);
 }
 
 Result<void> Bus::Impl::discard(KsockId id) {
@@ -323,10 +324,11 @@ Result<void> Bus::Impl::discard(KsockId id) {
     Ksock& k = **found;
     if (k.sending.msg) {
         if (k.sending.msg->isRequest()) {
-            k.replies.settle(k.sending.msg->header.id); // nobody will answer it now
+            settleReply(k, k.sending.msg->header.id); // nobody will answer it now
         }
+        stopWaiting(k);
         k.sending.msg.reset();
-        blocked.stopWaiting(k.sending);
+        --k.account->used.pendingSends;
         roomMayHaveAppeared(k);
     }
     return {};
@@ -344,8 +346,25 @@ void Bus::Impl::retryWaiters(KsockId queue, uint32_t group, Change change) {
     for (;;) {
         const Ksock* k = find(queue);
         const bool queueOpen = routesChanged || (k != nullptr && !k->full());
-        auto next =
-            blocked.next(queue, group, queueOpen, groupHasRoom(group), routesChanged, after);
+        const bool groupOpen = groupHasRoom(ledger->find(group));
+        auto next = blocked.next(queue, group, queueOpen, groupOpen, routesChanged, after);
+        if (!next) {
+            break;
+        }
+        after = next->order;
+        retry(*find(next->sender));
+    }
+    // Sends on other buses may wait for this group too.
+    if (groupHasRoom(ledger->find(group))) {
+        ledger->roomIn(group, index);
+    }
+}
+
+// Another bus made room in `group`: the sends here waiting for it get their turn.
+void Bus::Impl::retryGroupWaiters(uint32_t group) {
+    uint64_t after = 0;
+    while (groupHasRoom(ledger->find(group))) {
+        auto next = blocked.next(0, group, false, true, false, after);
         if (!next) {
             return;
         }
@@ -358,16 +377,17 @@ void Bus::Impl::retry(Ksock& sender) {
     ++counted.retries;
     auto outcome = deliver(&sender, *sender.sending.msg, true);
     if (!outcome && outcome.error() == Errc::TRY_AGAIN) {
-        blocked.wait(sender.id, sender.sending, scratch.obstacle);
+        waitOn(sender, scratch.obstacle);
         return;
     }
     finishPending(sender, outcome);
 }
 
 void Bus::Impl::finishPending(Ksock& k, const Result<void>& outcome) {
+    stopWaiting(k);
     Message msg = std::move(*k.sending.msg);
     k.sending.msg.reset();
-    blocked.stopWaiting(k.sending);
+    --k.account->used.pendingSends;
     if (!outcome && msg.isRequest()) {
         const bool replierGone = outcome.error() == Errc::NO_RECIPIENT;
         pushStatus(k.id, 0, msg.header.id,

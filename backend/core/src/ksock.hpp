@@ -5,6 +5,7 @@
 #pragma once
 
 #include "blocked_senders.hpp"
+#include "ledger.hpp"
 #include "message_queue.hpp"
 #include "pending_replies.hpp"
 #include "set_aside.hpp"
@@ -15,13 +16,6 @@
 #include <xkbus/core/bus.hpp>
 
 namespace xkbus::core {
-
-// Queued bytes of one charge group, and the delivery planner's scratch.
-struct GroupCharge {
-    uint64_t bytes = 0;
-    uint64_t planStamp = 0;
-    uint64_t plannedBytes = 0;
-};
 
 // What the send being planned has claimed on one Ksock (valid while stamp
 // matches the plan's).
@@ -45,7 +39,7 @@ struct Ksock {
     std::map<uint64_t, const Binding*> bindings; // by seq: oldest first
     PendingSend sending;                         // its blocked ALL_OR_WAIT send, if any
     SetAsideShare setAside;
-    GroupCharge* charge = nullptr; // owned by the bus, one per charge group
+    GroupAccount* account = nullptr; // its charge group's, in the ledger
     PlanScratch plan;
 
     // A request's reply slot counts as used from the send until the reply.

@@ -23,6 +23,8 @@ Result<uint32_t> Bus::maxMessages(KsockId id, uint32_t newLimit) {
     }
     Ksock& k = **found;
     if (newLimit != 0) {
+        // No more than its group may queue: the answer says what is in force.
+        newLimit = std::min(newLimit, m->limitsOf(k).queuedMessages);
         const bool grew = newLimit > k.maxMessages;
         k.maxMessages = newLimit;
         if (grew) {
@@ -74,9 +76,11 @@ bool Bus::underPressure(KsockId id) const {
     if (k == nullptr) {
         return false;
     }
-    const uint64_t quota = m->config.maxQueuedBytesPerGroup;
+    const TenantUsage& used = k->account->used;
+    const TenantLimits& limits = m->limitsOf(*k);
     return 2 * uint64_t{k->slotsUsed()} >= k->maxMessages ||
-           (quota != 0 && 2 * k->charge->bytes >= quota);
+           2 * uint64_t{used.queuedMessages} >= limits.queuedMessages ||
+           2 * used.queuedBytes >= limits.queuedBytes;
 }
 
 KsockView Bus::Impl::viewOf(const Ksock& k) const {
@@ -138,10 +142,13 @@ BusStats Bus::stats() const {
     for (const auto& [id, k] : m->ksocks) {
         s.ksocks.push_back(m->viewOf(*k));
     }
-    for (const auto& [group, charge] : m->charges) {
-        s.queuedBytesByGroup.emplace_back(group, charge.bytes);
+    for (const auto& [id, k] : m->ksocks) {
+        s.queuedBytesByGroup.emplace_back(k->options.chargeGroup, k->account->used.queuedBytes);
     }
     std::sort(s.queuedBytesByGroup.begin(), s.queuedBytesByGroup.end());
+    s.queuedBytesByGroup.erase(
+        std::unique(s.queuedBytesByGroup.begin(), s.queuedBytesByGroup.end()),
+        s.queuedBytesByGroup.end());
     std::sort(s.ksocks.begin(), s.ksocks.end(),
               [](const KsockView& a, const KsockView& b) { return a.id < b.id; });
     return s;

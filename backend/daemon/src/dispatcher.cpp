@@ -374,7 +374,16 @@ Dispatcher::Answer Dispatcher::introspect(const Record& r) {
     return Answer{0, 0, out.dump()};
 }
 
+// A call on one bus can let a blocked send on another through (a charge
+// group's quota is shared by every bus): that bus's events go out too.
 void Dispatcher::shipEvents(uint32_t busIndex) {
+    shipBusEvents(busIndex);
+    for (uint32_t other : m_core.takeTouchedBuses()) {
+        shipBusEvents(other);
+    }
+}
+
+void Dispatcher::shipBusEvents(uint32_t busIndex) {
     core::Bus& bus = *m_core.bus(busIndex);
     for (core::QueueEvent& e : bus.takeQueueEvents()) {
         auto owner = m_owners.find(ownerKey(busIndex, e.ksock));

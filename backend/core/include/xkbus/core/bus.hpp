@@ -13,6 +13,7 @@
 #include <vector>
 #include <xkbus/common/message.hpp>
 #include <xkbus/common/result.hpp>
+#include <xkbus/core/accounts.hpp>
 
 namespace xkbus::core {
 
@@ -28,16 +29,16 @@ struct BusConfig {
     uint32_t defaultMaxMessages = 100;     // each Ksock's queue limit when opened
     uint32_t maxUnsentUnbindEvents = 1000; // the set-aside list's limit
     bool recordQueueEvents = false;        // keep QueueEvents for takeQueueEvents()
-    // Bytes (in KBUS "entire" size) that the queues of one charge group may
-    // hold on this bus; 0 for no limit. A group over it is full for new copies.
-    uint64_t maxQueuedBytesPerGroup = 0;
+    // What each charge group may make the bus hold (a Core's buses share one
+    // account per group); the host may override it per group.
+    TenantLimits limits = {};
 };
 
 struct OpenOptions {
     bool writable = true;          // a read-only Ksock may listen but not send
     uint32_t ownerTag = 0;         // who opened it (a pid, or a domid): for introspection
     bool mayMarkSynthetic = false; // trusted (a Limpet): its SYNTHETIC flag is kept
-    uint32_t chargeGroup = 0;      // whose quota its queued bytes count against (a peer, a domain)
+    uint32_t chargeGroup = 0;      // the tenant everything it holds is charged to
 };
 
 struct BindingInfo {
@@ -78,9 +79,11 @@ struct BusStats {
     bool unbindEventsLost = false; // the set-aside list overflowed ("gone tragic")
     uint64_t copiesQueued = 0;     // every copy ever pushed to a queue
     uint64_t copiesPopped = 0;
-    uint64_t copiesDropped = 0;                                    // removed by unbind or close
-    std::vector<std::pair<uint32_t, uint64_t>> queuedBytesByGroup; // charge group, bytes
-    std::vector<KsockView> ksocks;                                 // by id
+    uint64_t copiesDropped = 0; // removed by unbind or close
+    // Charge groups with a Ksock here, and the bytes queued to each (on every
+    // bus that shares this bus's accounts).
+    std::vector<std::pair<uint32_t, uint64_t>> queuedBytesByGroup;
+    std::vector<KsockView> ksocks; // by id
 };
 
 struct QueuedMessage {
@@ -133,9 +136,14 @@ struct QueueEvent {
     Message msg; // for the PUSHED kinds
 };
 
+class Ledger;
+
 class Bus {
 public:
+    // A bus with accounts of its own.
     explicit Bus(uint32_t index, BusConfig config = {});
+    // A bus whose charge groups are accounted in `ledger`, with other buses.
+    Bus(uint32_t index, BusConfig config, std::shared_ptr<Ledger> ledger);
     ~Bus();
     Bus(const Bus&) = delete;
     Bus& operator=(const Bus&) = delete;
@@ -179,10 +187,17 @@ public:
     std::vector<QueueEvent> takeQueueEvents();
 
     // True while the Ksock's queue is at least half full, or its charge group
-    // holds at least half its byte quota: its owner should report pops at
-    // once rather than when convenient, or copies may be refused for room
-    // it has already made.
+    // holds at least half its message or byte quota: its owner should report
+    // pops at once rather than when convenient, or copies may be refused for
+    // room it has already made.
     bool underPressure(KsockId id) const;
+
+    // What a charge group holds, against its limits (across every bus that
+    // shares this bus's accounts).
+    GroupUsage groupUsage(uint32_t group) const;
+    // Replaces the group's limits (nullopt: back to BusConfig::limits). What
+    // it holds already stays; new charges meet the new limits.
+    void setGroupLimits(uint32_t group, std::optional<TenantLimits> limits);
 
     BusStats stats() const;
     BusWork work() const;
