@@ -103,8 +103,11 @@ private:
         if (m_open.size() >= 8) {
             return;
         }
+        // Some may not hold replier binds back: full, they miss bind events.
+        const Rights may{.blockBinds = pick(3) != 0};
         const KsockId id =
-            m_bus.open(OpenOptions{.chargeGroup = static_cast<uint32_t>(pick(3))}).value();
+            m_bus.open(OpenOptions{.chargeGroup = static_cast<uint32_t>(pick(3)), .may = may})
+                .value();
         m_open.push_back(id);
         m_models[id];
         if (pick(2) == 0) {

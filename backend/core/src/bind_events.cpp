@@ -37,12 +37,26 @@ Result<uint32_t> Bus::verbose(uint32_t request) {
     return applySwitch(m->verboseOn, request);
 }
 
+Result<uint32_t> Bus::verbose(KsockId id, uint32_t request) {
+    auto found = m->findOrFail(id);
+    if (!found) {
+        return fail(found.error());
+    }
+    if (request != QUERY && !(*found)->options.may.busSettings) {
+        return fail(Errc::PERMISSION_DENIED);
+    }
+    return verbose(request);
+}
+
 Result<uint32_t> Bus::Impl::reportReplierBinds(KsockId id, uint32_t request) {
     auto found = findOrFail(id);
     if (!found) {
         return fail(found.error());
     }
     Ksock& k = **found;
+    if (request != QUERY && !k.options.may.busSettings) {
+        return fail(Errc::PERMISSION_DENIED);
+    }
     auto previous = applySwitch(reportReplierBindsOn, request);
     if (!previous || request != 1) {
         return previous;
@@ -68,47 +82,51 @@ Result<uint32_t> Bus::Impl::reportReplierBinds(KsockId id, uint32_t request) {
     return previous;
 }
 
-Result<void> Bus::Impl::reportBindEvent(const Ksock& binder, bool isBind, std::string_view name) {
+// Who gets a replier bind event, and what becomes of a listener with no room
+// for it. One that may hold binds back (Rights::blockBinds, KBUS's rule)
+// refuses a bind's or an unbind's event, and the (un)bind with it; a close
+// cannot be refused, so that listener finds the event on the set-aside list
+// once it has room (KBUS set it aside for every listener, so one with an
+// empty queue never saw it until something else arrived). Any other listener
+// with no room misses the event and then finds one $.KBUS.UnbindEventsLost:
+// it can neither hold a bind back nor fill the bus's set-aside list.
+Result<void> Bus::Impl::deliverBindEvent(const Ksock& binder, bool isBind, std::string_view name,
+                                         bool refusable) {
     Message event = busMessage(NAME_REPLIER_BIND_EVENT, FLAG_SYNTHETIC | FLAG_ALL_OR_FAIL,
                                encodeBindEventData(isBind, binder.id, name));
-    if (auto ok = planDelivery(nullptr, event, false, scratch); !ok) {
-        return fail(Errc::TRY_AGAIN); // a listener is full; the (un)bind is refused
-    }
-    event.header.id = nextMessageId();
-    commitDelivery(nullptr, event, false, scratch);
-    return {};
-}
-
-// A closing Ksock cannot be refused its unbind, so its events must not be
-// lost either: listeners with room get the event now, full ones find it on
-// the set-aside list once they make room. KBUS set the event aside for every
-// listener, so one with an empty queue never saw it until something else
-// arrived.
-void Bus::Impl::reportUnbindOnClose(const Ksock& binder, std::string_view name) {
-    Message event = busMessage(NAME_REPLIER_BIND_EVENT, FLAG_SYNTHETIC | FLAG_ALL_OR_FAIL,
-                               encodeBindEventData(false, binder.id, name));
-    if (planDelivery(nullptr, event, false, scratch)) {
-        event.header.id = nextMessageId();
-        commitDelivery(nullptr, event, false, scratch);
-        return;
-    }
-    event.header.id = nextMessageId();
-    const uint64_t stamp = ledger->nextStamp();
+    const uint64_t bytes = event.entireLength();
+    bindingIndex.route(NAME_REPLIER_BIND_EVENT, scratch.route);
+    scratch.accepted.clear();
     std::vector<const Binding*> full;
+    std::vector<Ksock*> missed;
+    const uint64_t stamp = ledger->nextStamp();
     for (const Binding* b : scratch.route.listeners) {
         Ksock& k = *b->ksock;
         if (k.onlyOnce && k.plan.stamp == stamp && k.plan.copies > 0) {
             continue;
         }
-        const bool room = reserve(k, stamp, 1, event.entireLength()) == Room::YES;
+        const bool room = reserve(k, stamp, 1, bytes) == Room::YES;
         ++k.plan.copies;
         if (room) {
-            push(k, event, b->seq, false);
+            scratch.accepted.push_back(b);
+        } else if (!k.options.may.blockBinds) {
+            missed.push_back(&k);
+        } else if (refusable) {
+            return fail(Errc::TRY_AGAIN); // nothing has changed yet
         } else {
             full.push_back(b);
         }
     }
+    event.header.id = nextMessageId();
+    for (const Binding* b : scratch.accepted) {
+        push(*b->ksock, event, b->seq, false);
+    }
     setAsideForFull(event, full);
+    for (Ksock* k : missed) {
+        k->setAside.missedEvents = true;
+        refillFromSetAside(*k); // at once if only its group was full
+    }
+    return {};
 }
 
 void Bus::Impl::setAsideForFull(const Message& event, const std::vector<const Binding*>& full) {
@@ -129,6 +147,12 @@ void Bus::Impl::setAsideForFull(const Message& event, const std::vector<const Bi
 }
 
 void Bus::Impl::refillFromSetAside(Ksock& k) {
+    if (k.setAside.missedEvents && !k.full()) {
+        Message lost = busMessage(NAME_UNBIND_EVENTS_LOST, FLAG_SYNTHETIC);
+        lost.header.id = nextMessageId();
+        push(k, lost, 0, false);
+        k.setAside.missedEvents = false;
+    }
     while (!k.full()) {
         auto item = setAside.takeFirst(k.setAside);
         if (!item) {

@@ -155,7 +155,7 @@ void Bus::Impl::removeBindingsOnClose(Ksock& k) {
     k.bindings.clear();
     for (const Binding* b : repliers) {
         if (reportReplierBindsOn) {
-            reportUnbindOnClose(k, b->name);
+            (void)deliverBindEvent(k, false, b->name, false); // a close cannot be refused
         }
         releaseBinding(k, b->name);
         bindingIndex.remove(*b);
@@ -185,7 +185,7 @@ Result<void> Bus::Impl::bind(KsockId id, std::string_view name, bool replier) {
     // The event goes out before the binding exists, as in KBUS: if a listener
     // cannot take it, nothing changes.
     if (replier && reportReplierBindsOn) {
-        if (auto ok = reportBindEvent(k, true, name); !ok) {
+        if (auto ok = deliverBindEvent(k, true, name, true); !ok) {
             releaseBinding(k, name);
             return ok;
         }
@@ -209,7 +209,7 @@ Result<void> Bus::Impl::unbind(KsockId id, std::string_view name, bool replier) 
         return fail(Errc::INVALID);
     }
     if (replier && reportReplierBindsOn) {
-        if (auto ok = reportBindEvent(k, false, name); !ok) {
+        if (auto ok = deliverBindEvent(k, false, name, true); !ok) {
             return ok;
         }
     }

@@ -97,8 +97,8 @@ struct Bus::Impl {
     void forgetReplyToGoneSender(Ksock& replier, const Message& msg, Errc error);
 
     // ---- replier bind events and the set-aside list (bind_events.cpp)
-    Result<void> reportBindEvent(const Ksock& binder, bool isBind, std::string_view name);
-    void reportUnbindOnClose(const Ksock& binder, std::string_view name);
+    Result<void> deliverBindEvent(const Ksock& binder, bool isBind, std::string_view name,
+                                  bool refusable);
     void setAsideForFull(const Message& event, const std::vector<const Binding*>& full);
     void refillFromSetAside(Ksock& k);
     Result<uint32_t> reportReplierBinds(KsockId id, uint32_t request);

@@ -86,6 +86,9 @@ Result<MsgId> Bus::Impl::send(KsockId id, Message msg) {
     if (auto ok = checkSendable(msg); !ok) {
         return fail(ok.error());
     }
+    if (msg.header.id.networkId != 0 && !sender.options.may.networkIds) {
+        return fail(Errc::PERMISSION_DENIED);
+    }
     if (!sender.options.mayMarkSynthetic) {
         msg.header.flags &= ~FLAG_SYNTHETIC;
     }

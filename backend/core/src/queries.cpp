@@ -65,6 +65,18 @@ Result<uint32_t> Bus::maxMessageSize(uint32_t request) {
     return request;
 }
 
+Result<uint32_t> Bus::maxMessageSize(KsockId id, uint32_t request) {
+    auto found = m->findOrFail(id);
+    if (!found) {
+        return fail(found.error());
+    }
+    const bool sets = request != QUERY_CURRENT_SIZE && request != QUERY_ABSOLUTE_SIZE;
+    if (sets && !(*found)->options.may.busSettings) {
+        return fail(Errc::PERMISSION_DENIED);
+    }
+    return maxMessageSize(request);
+}
+
 std::vector<QueueEvent> Bus::takeQueueEvents() {
     std::vector<QueueEvent> events;
     events.swap(m->events);

@@ -23,7 +23,13 @@ struct SetAsideItem {
 struct SetAsideShare {
     std::deque<SetAsideItem> items;
     bool lostMarker = false;
-    uint32_t count() const noexcept { return static_cast<uint32_t>(items.size()); }
+    // It missed bind events (it may not hold binds back, and had no room):
+    // one $.KBUS.UnbindEventsLost is owed to it, outside the list.
+    bool missedEvents = false;
+    // NUMMSGS counts what waits for it.
+    uint32_t count() const noexcept {
+        return static_cast<uint32_t>(items.size()) + (missedEvents ? 1 : 0);
+    }
 };
 
 class SetAsideList {

@@ -307,13 +307,13 @@ Dispatcher::Answer Dispatcher::control(Handle& h, const Record& r) {
         value = widen(bus.onlyOnce(h.ksock, *arg));
         break;
     case Control::VERBOSE:
-        value = widen(bus.verbose(*arg));
+        value = widen(bus.verbose(h.ksock, *arg));
         break;
     case Control::REPORT_REPLIER_BINDS:
         value = widen(bus.reportReplierBinds(h.ksock, *arg));
         break;
     case Control::MAX_MESSAGE_SIZE:
-        value = widen(bus.maxMessageSize(*arg));
+        value = widen(bus.maxMessageSize(h.ksock, *arg));
         break;
     }
     shipEvents(h.bus);

@@ -34,11 +34,28 @@ struct BusConfig {
     TenantLimits limits = {};
 };
 
+// What a Ksock may do that reaches beyond its own queue and bindings. KBUS
+// lets every Ksock do all of it, and so does the default; a host withdraws
+// rights from tenants it does not trust. A refusal is EPERM (PERMISSION_DENIED).
+struct Rights {
+    // Set MAXMSGSIZE, REPORTREPLIERBINDS and VERBOSE, which hold for the whole bus.
+    bool busSettings = true;
+    // Send a message with a non-zero network id (as a Limpet does): such ids
+    // are kept, and a Limpet that sees its own or a repeated one stops.
+    bool networkIds = true;
+    // As a listener of $.KBUS.ReplierBindEvent with no room, make replier
+    // binds and unbinds fail with EAGAIN, and have a close's unbind events
+    // set aside for it (KBUS). Without it, such a listener misses the event
+    // and later finds one $.KBUS.UnbindEventsLost: it holds nobody back.
+    bool blockBinds = true;
+};
+
 struct OpenOptions {
     bool writable = true;          // a read-only Ksock may listen but not send
     uint32_t ownerTag = 0;         // who opened it (a pid, or a domid): for introspection
     bool mayMarkSynthetic = false; // trusted (a Limpet): its SYNTHETIC flag is kept
     uint32_t chargeGroup = 0;      // the tenant everything it holds is charged to
+    Rights may = {};
 };
 
 struct BindingInfo {
@@ -178,10 +195,15 @@ public:
     // 0, 1 or QUERY; returns the previous setting.
     Result<uint32_t> onlyOnce(KsockId id, uint32_t request);
     Result<uint32_t> verbose(uint32_t request);
-    // Turning it on also queues, to `id` only, a bind event per existing replier.
+    // The same, asked by Ksock `id`: setting it needs Rights::busSettings.
+    Result<uint32_t> verbose(KsockId id, uint32_t request);
+    // Turning it on also queues, to `id` only, a bind event per existing
+    // replier. Setting it needs Rights::busSettings.
     Result<uint32_t> reportReplierBinds(KsockId id, uint32_t request);
     // 0 / 1 query the current / absolute limit; any other value sets it.
     Result<uint32_t> maxMessageSize(uint32_t request);
+    // The same, asked by Ksock `id`: setting it needs Rights::busSettings.
+    Result<uint32_t> maxMessageSize(KsockId id, uint32_t request);
 
     // The queue events since the last call (only with recordQueueEvents).
     std::vector<QueueEvent> takeQueueEvents();
