@@ -293,7 +293,7 @@ TEST(Dispatcher, OnlyTrustedPeersKeepTheSyntheticFlag) {
 
 TEST(Dispatcher, AConnectionOverItsByteQuotaMissesMessagesOthersStillGet) {
     core::CoreConfig config;
-    config.bus.maxQueuedBytesPerGroup = 1000;
+    config.bus.limits.queuedBytes = 1000;
     Harness h(config);
     const ConnectionId sender = h.connect();
     const ConnectionId hog = h.connect(PeerInfo{0, 0, false, 1});

@@ -82,12 +82,11 @@ TEST_F(DeliveryTest, OneCopyPerMatchingBindingNewestBindingFirst) {
     bind(older, "$.a.b"); // a second identical binding gives a second copy
     bind(newer, "$.a.*");
     bind(newer, "$.a.%");
-    (void)bus.takeWakeups();
+    (void)bus.takeQueueEvents();
     ASSERT_TRUE(announce(sender, "$.a.b"));
     EXPECT_EQ(queued(older), 2u);
     EXPECT_EQ(queued(newer), 2u);
-    // Wakeups list Ksocks in the order their first copy landed.
-    EXPECT_EQ(bus.takeWakeups(), (std::vector<KsockId>{newer, older}));
+    EXPECT_EQ(pushedTo(), (std::vector<KsockId>{newer, older}));
 }
 
 TEST_F(DeliveryTest, AnnouncementWithNoListenersSucceeds) {
@@ -161,19 +160,26 @@ TEST_F(DeliveryTest, ReadOnlyKsockListensButCannotSend) {
     ASSERT_TRUE(announce(sender, "$.x"));
     EXPECT_TRUE(pop(reader));
     EXPECT_EQ(errOf(announce(reader, "$.x")), Errc::NOT_OPEN_FOR_WRITE);
-    EXPECT_FALSE(bus.poll(reader)->writable);
+    EXPECT_FALSE(bus.inspect(reader)->writable);
 }
 
-TEST_F(DeliveryTest, PollReportsReadableAndWakeupsNameNewlyReadableKsocks) {
+TEST_F(DeliveryTest, InspectShowsTheQueueAndEventsNameEachNewCopy) {
     auto sender = open();
     auto l = open();
     bind(l, "$.x");
-    EXPECT_FALSE(bus.poll(l)->readable);
-    (void)bus.takeWakeups();
+    EXPECT_EQ(bus.inspect(l)->queued, 0u);
+    EXPECT_EQ(bus.inspect(l)->headCopyId, 0u);
+    (void)bus.takeQueueEvents();
     ASSERT_TRUE(announce(sender, "$.x"));
-    EXPECT_TRUE(bus.poll(l)->readable);
-    EXPECT_EQ(bus.takeWakeups(), std::vector<KsockId>{l});
-    EXPECT_TRUE(bus.takeWakeups().empty());
+    ASSERT_TRUE(announce(sender, "$.x", FLAG_URGENT));
+    const auto view = bus.inspect(l);
+    ASSERT_TRUE(view);
+    EXPECT_EQ(view->queued, 2u);
+    EXPECT_EQ(view->headCopyId, bus.contents(l)->queue.front().copyId);
+    EXPECT_EQ(bus.popCopy(l, view->headCopyId)->header.flags & FLAG_URGENT, FLAG_URGENT);
+    EXPECT_EQ(pushedTo(), std::vector<KsockId>{l});
+    EXPECT_TRUE(pushedTo().empty());
+    EXPECT_FALSE(bus.inspect(12345)) << "not open";
 }
 
 TEST_F(DeliveryTest, NextMessageOnEmptyQueueReturnsNothing) {

@@ -2,6 +2,7 @@
 // bind, send, reply and pop.
 #pragma once
 
+#include <algorithm>
 #include <gtest/gtest.h>
 #include <optional>
 #include <string>
@@ -12,7 +13,7 @@ namespace xkbus::core::testing {
 
 class BusTest : public ::testing::Test {
 protected:
-    Bus bus{0};
+    Bus bus{0, BusConfig{.recordQueueEvents = true}};
 
     KsockId open(bool writable = true) {
         return bus.open(OpenOptions{.writable = writable}).value();
@@ -54,6 +55,22 @@ protected:
     }
 
     uint32_t queued(KsockId k) { return bus.numMessages(k).value(); }
+
+    bool sending(KsockId k) { return bus.inspect(k).value().sending; }
+
+    // The Ksocks that got a copy since the last call, in the order their
+    // first copy landed: the Ksocks a host wakes.
+    std::vector<KsockId> pushedTo() {
+        std::vector<KsockId> out;
+        for (const QueueEvent& e : bus.takeQueueEvents()) {
+            const bool pushed =
+                e.kind == QueueEvent::Kind::PUSHED_TAIL || e.kind == QueueEvent::Kind::PUSHED_HEAD;
+            if (pushed && std::find(out.begin(), out.end(), e.ksock) == out.end()) {
+                out.push_back(e.ksock);
+            }
+        }
+        return out;
+    }
 };
 
 inline Errc errOf(const Result<MsgId>& r) {

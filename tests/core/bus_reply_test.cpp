@@ -26,9 +26,9 @@ TEST_F(ReplyTest, ReplyGoesToSenderFirstThenListenersNotTheReplier) {
     ASSERT_TRUE(req);
     EXPECT_EQ(req->header.id, id);
     pop(listener);
-    (void)bus.takeWakeups();
+    (void)bus.takeQueueEvents();
     auto replyId = reply(replier, *req, "answer").value();
-    EXPECT_EQ(bus.takeWakeups(), (std::vector<KsockId>{sender, listener}));
+    EXPECT_EQ(pushedTo(), (std::vector<KsockId>{sender, listener}));
     auto got = pop(sender);
     ASSERT_TRUE(got);
     EXPECT_EQ(got->header.inReplyTo, id);

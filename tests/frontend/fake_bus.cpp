@@ -186,7 +186,6 @@ void FakeBusHost::applyEvents(uint32_t bus) {
             break;
         }
     }
-    (void)m_buses[bus]->takeWakeups();
 }
 
 std::shared_ptr<FakeBusHost> installFakeBus() {

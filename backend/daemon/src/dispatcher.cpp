@@ -51,8 +51,8 @@ std::optional<Readiness> Dispatcher::readiness(ConnectionId id, uint32_t handle)
     if (h == c->second.handles.end()) {
         return std::nullopt;
     }
-    const core::Ksock* k = m_core.bus(h->second.bus)->inspect(h->second.ksock);
-    return Readiness{!k->queue.empty(), k->pending.has_value()};
+    const auto k = m_core.bus(h->second.bus)->inspect(h->second.ksock);
+    return Readiness{k->queued != 0, k->sending};
 }
 
 void Dispatcher::takeOutgoing(std::vector<Outgoing>& into) {
@@ -272,12 +272,12 @@ Dispatcher::Answer Dispatcher::sendBatch(Connection& c, uint32_t handle,
 
 Dispatcher::Answer Dispatcher::next(Handle& h) {
     core::Bus& bus = *m_core.bus(h.bus);
-    const core::Ksock* k = bus.inspect(h.ksock);
-    if (k->queue.empty()) {
+    const auto k = bus.inspect(h.ksock);
+    if (k->queued == 0) {
         return Answer{};
     }
     // The copy's PUSHED event is already ahead of this answer on the wire.
-    const uint64_t copyId = k->queue.front().copyId;
+    const uint64_t copyId = k->headCopyId;
     (void)bus.nextMessage(h.ksock);
     shipEvents(h.bus);
     return Answer{0, copyId, {}};
@@ -312,13 +312,13 @@ Dispatcher::Answer Dispatcher::control(Handle& h, const Record& r) {
         value = widen(bus.onlyOnce(h.ksock, *arg));
         break;
     case Control::VERBOSE:
-        value = widen(bus.verbose(*arg));
+        value = widen(bus.verbose(h.ksock, *arg));
         break;
     case Control::REPORT_REPLIER_BINDS:
         value = widen(bus.reportReplierBinds(h.ksock, *arg));
         break;
     case Control::MAX_MESSAGE_SIZE:
-        value = widen(bus.maxMessageSize(*arg));
+        value = widen(bus.maxMessageSize(h.ksock, *arg));
         break;
     }
     shipEvents(h.bus);
@@ -393,9 +393,17 @@ Dispatcher::Answer Dispatcher::introspect(const Record& r) {
     return Answer{0, 0, out.dump()};
 }
 
+// A call on one bus can let a blocked send on another through (a charge
+// group's quota is shared by every bus): that bus's events go out too.
 void Dispatcher::shipEvents(uint32_t busIndex) {
+    shipBusEvents(busIndex);
+    for (uint32_t other : m_core.takeTouchedBuses()) {
+        shipBusEvents(other);
+    }
+}
+
+void Dispatcher::shipBusEvents(uint32_t busIndex) {
     core::Bus& bus = *m_core.bus(busIndex);
-    (void)bus.takeWakeups(); // the events say the same, in more detail
     for (core::QueueEvent& e : bus.takeQueueEvents()) {
         auto owner = m_owners.find(ownerKey(busIndex, e.ksock));
         if (owner == m_owners.end()) {

@@ -78,7 +78,7 @@ core::CoreConfig coreConfig(const Options& o) {
     core::CoreConfig c;
     c.initialBuses = o.buses;
     c.bus.recordQueueEvents = true;
-    c.bus.maxQueuedBytesPerGroup = o.maxQueuedBytesPerPeer;
+    c.bus.limits.queuedBytes = o.maxQueuedBytesPerPeer;
     return c;
 }
 

@@ -1,5 +1,7 @@
 // The bindings of one bus, indexed by name words so that routing a message
 // touches only the bindings that can match it, however many the bus holds.
+// Every operation's cost is bounded by its own name and result, never by
+// what other Ksocks hold: docs/semantics.md lists the bounds.
 #pragma once
 
 #include <array>
@@ -27,11 +29,23 @@ struct Binding {
     std::string name;
     Ksock* ksock = nullptr; // the owner's state, for the bus's routing
     TrieNode* node = nullptr;
+    // Neighbours in the node's listener list for this kind (bind order).
+    Binding* older = nullptr;
+    Binding* newer = nullptr;
 };
 
 struct Route {
     const Binding* replier = nullptr;      // the most specific matching replier
     std::vector<const Binding*> listeners; // matching listener bindings, newest first
+    std::vector<const Binding*> heads;     // scratch: the lists being merged
+};
+
+// Steps the index has taken, for tests that bound work by counting it.
+struct IndexWork {
+    uint64_t nodesVisited = 0;     // trie nodes looked at by route and lookups
+    uint64_t listenersRouted = 0;  // listener bindings put into a Route
+    uint64_t mergeComparisons = 0; // comparisons made merging listener lists
+    uint64_t ownerScans = 0;       // same-owner, same-name bindings looked at
 };
 
 class BindingIndex {
@@ -59,16 +73,36 @@ public:
     size_t size() const noexcept { return m_bindings.size(); }
     // In bind order, oldest first.
     void forEach(const std::function<void(const Binding&)>& visit) const;
+    // Replier bindings, newest first, until visit returns false.
+    void forEachReplierNewestFirst(const std::function<bool(const Binding&)>& visit) const;
+
+    const IndexWork& work() const noexcept { return m_work; }
 
 private:
+    // One owner's listener bindings to one exact bind name, oldest first.
+    struct OwnerKey {
+        const TrieNode* node = nullptr;
+        WildKind kind = WildKind::NONE;
+        KsockId owner = 0;
+        friend bool operator==(const OwnerKey&, const OwnerKey&) = default;
+    };
+    struct OwnerKeyHash {
+        size_t operator()(const OwnerKey& k) const noexcept;
+    };
+
     TrieNode* findNode(std::string_view bindName) const;
     TrieNode* findOrMakeNode(std::string_view bindName);
     void pruneUpFrom(TrieNode* node);
     void walk(std::string_view messageName, Route* out, const Binding** replier) const;
+    void mergeNewestFirst(Route& out) const;
+    void unlinkListener(Binding& b);
 
     std::unique_ptr<TrieNode> m_root;
     std::map<uint64_t, std::unique_ptr<Binding>> m_bindings;
+    std::map<uint64_t, const Binding*> m_repliers;
+    std::unordered_map<OwnerKey, std::vector<Binding*>, OwnerKeyHash> m_byOwner;
     uint64_t m_nextSeq = 1;
+    mutable IndexWork m_work;
 };
 
 } // namespace xkbus::core

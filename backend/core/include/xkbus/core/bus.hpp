@@ -1,19 +1,19 @@
 // One bus (a KBUS "device"): its Ksocks, bindings, queues and the rules that
 // connect them. Pure logic: no I/O, no threads, no clocks. Every call takes
-// full effect before it returns; the host learns which Ksocks to wake from
-// takeWakeups().
+// full effect before it returns; the host learns what changed for each Ksock
+// from takeQueueEvents().
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <string_view>
+#include <utility>
 #include <vector>
 #include <xkbus/common/message.hpp>
 #include <xkbus/common/result.hpp>
-#include <xkbus/core/binding_index.hpp>
+#include <xkbus/core/accounts.hpp>
 
 namespace xkbus::core {
 
@@ -28,22 +28,34 @@ struct BusConfig {
     uint32_t absoluteMaxMessageSize = DEFAULT_MAX_MESSAGE_SIZE;
     uint32_t defaultMaxMessages = 100;     // each Ksock's queue limit when opened
     uint32_t maxUnsentUnbindEvents = 1000; // the set-aside list's limit
-    bool recordQueueEvents = false;
-    // Bytes (in KBUS "entire" size) that the queues of one charge group may
-    // hold on this bus; 0 for no limit. A group over it is full for new copies.
-    uint64_t maxQueuedBytesPerGroup = 0; // keep QueueEvents for takeQueueEvents()
+    bool recordQueueEvents = false;        // keep QueueEvents for takeQueueEvents()
+    // What each charge group may make the bus hold (a Core's buses share one
+    // account per group); the host may override it per group.
+    TenantLimits limits = {};
+};
+
+// What a Ksock may do that reaches beyond its own queue and bindings. KBUS
+// lets every Ksock do all of it, and so does the default; a host withdraws
+// rights from tenants it does not trust. A refusal is EPERM (PERMISSION_DENIED).
+struct Rights {
+    // Set MAXMSGSIZE, REPORTREPLIERBINDS and VERBOSE, which hold for the whole bus.
+    bool busSettings = true;
+    // Send a message with a non-zero network id (as a Limpet does): such ids
+    // are kept, and a Limpet that sees its own or a repeated one stops.
+    bool networkIds = true;
+    // As a listener of $.KBUS.ReplierBindEvent with no room, make replier
+    // binds and unbinds fail with EAGAIN, and have a close's unbind events
+    // set aside for it (KBUS). Without it, such a listener misses the event
+    // and later finds one $.KBUS.UnbindEventsLost: it holds nobody back.
+    bool blockBinds = true;
 };
 
 struct OpenOptions {
     bool writable = true;          // a read-only Ksock may listen but not send
     uint32_t ownerTag = 0;         // who opened it (a pid, or a domid): for introspection
     bool mayMarkSynthetic = false; // trusted (a Limpet): its SYNTHETIC flag is kept
-    uint32_t chargeGroup = 0;      // whose quota its queued bytes count against (a peer, a domain)
-};
-
-struct PollState {
-    bool readable = false; // a message is queued
-    bool writable = false; // open for writing and not blocked in an ALL_OR_WAIT send
+    uint32_t chargeGroup = 0;      // the tenant everything it holds is charged to
+    Rights may = {};
 };
 
 struct BindingInfo {
@@ -53,12 +65,17 @@ struct BindingInfo {
     std::string name;
 };
 
-struct KsockStats {
+// What the bus says about one Ksock: plain values, a copy.
+struct KsockView {
     KsockId id = 0;
     uint32_t ownerTag = 0;
+    uint32_t chargeGroup = 0;
+    bool writable = false; // opened for writing
     MsgId lastSent;
-    uint32_t queued = 0; // messages waiting to be popped
+    uint32_t queued = 0;     // messages waiting to be popped
+    uint64_t headCopyId = 0; // the copy NEXTMSG would pop; 0 when the queue is empty
     uint32_t maxMessages = 0;
+    uint32_t slotsUsed = 0;       // queued plus places held for replies
     uint32_t awaitingReplies = 0; // requests it sent that are still owed a reply
     uint32_t unrepliedTo = 0;     // requests it popped and still owes a reply to
     uint32_t setAside = 0;        // its unbind events waiting on the set-aside list
@@ -66,6 +83,7 @@ struct KsockStats {
     bool sending = false; // an ALL_OR_WAIT send is still in progress
     bool onlyOnce = false;
 };
+using KsockStats = KsockView;
 
 struct BusStats {
     uint32_t index = 0;
@@ -78,15 +96,45 @@ struct BusStats {
     bool unbindEventsLost = false; // the set-aside list overflowed ("gone tragic")
     uint64_t copiesQueued = 0;     // every copy ever pushed to a queue
     uint64_t copiesPopped = 0;
-    uint64_t copiesDropped = 0;                                    // removed by unbind or close
-    std::vector<std::pair<uint32_t, uint64_t>> queuedBytesByGroup; // charge group, bytes
-    std::vector<KsockStats> ksocks;
+    uint64_t copiesDropped = 0; // removed by unbind or close
+    // Charge groups with a Ksock here, and the bytes queued to each (on every
+    // bus that shares this bus's accounts).
+    std::vector<std::pair<uint32_t, uint64_t>> queuedBytesByGroup;
+    std::vector<KsockView> ksocks; // by id
 };
 
 struct QueuedMessage {
     Message msg;
     uint64_t via = 0;    // the binding that caused it (0: a reply or a status)
     uint64_t copyId = 0; // unique on the bus: names this copy in this queue
+};
+
+struct OwedReply {
+    MsgId request;
+    KsockId to = 0; // the request's sender
+    friend auto operator<=>(const OwedReply&, const OwedReply&) = default;
+};
+
+// Everything a Ksock holds, copied out: for tests and debugging, not for a
+// hot path (it copies the whole queue).
+struct KsockContents {
+    std::vector<QueuedMessage> queue;   // head first
+    std::vector<MsgId> awaitingReplies; // in no particular order
+    std::vector<OwedReply> owedReplies; // in the order popped
+    std::optional<Message> pending;     // the ALL_OR_WAIT message still being sent
+};
+
+// The steps the bus has taken since it was made, by kind: tests bound an
+// operation's work by counting them instead of timing it (docs/semantics.md
+// states each bound). Never reset.
+struct BusWork {
+    uint64_t nodesVisited = 0;     // binding-trie nodes looked at
+    uint64_t listenersRouted = 0;  // listener bindings routes produced
+    uint64_t mergeComparisons = 0; // comparisons merging a route's listener lists
+    uint64_t ownerScans = 0;       // a Ksock's own bindings to one name looked at
+    uint64_t queueSteps = 0;       // queued copies looked at
+    uint64_t setAsideSteps = 0;    // set-aside events looked at
+    uint64_t retries = 0;          // blocked ALL_OR_WAIT sends tried again
 };
 
 // A change to a Ksock's queue that its owner did not ask for, or the end of
@@ -105,52 +153,19 @@ struct QueueEvent {
     Message msg; // for the PUSHED kinds
 };
 
-// Queued bytes of one charge group, and the delivery planner's scratch.
-struct GroupCharge {
-    uint64_t bytes = 0;
-    uint64_t planStamp = 0;
-    uint64_t plannedBytes = 0;
-};
-
-struct OwedReply {
-    MsgId request;
-    KsockId to = 0; // the request's sender
-    friend bool operator==(const OwedReply&, const OwedReply&) = default;
-};
-
-// A Ksock's state. Lives inside the bus; the host knows it by id only.
-struct Ksock {
-    KsockId id = 0;
-    OpenOptions options;
-    std::deque<QueuedMessage> queue;
-    uint32_t maxMessages = 0;
-    std::vector<MsgId> awaitingReplies;
-    std::vector<OwedReply> owedReplies;   // in the order they were popped
-    std::vector<const Binding*> bindings; // oldest first
-    std::optional<Message> pending;       // the ALL_OR_WAIT message still being sent
-    MsgId lastSent;
-    bool onlyOnce = false;
-    uint32_t setAside = 0;
-    bool lostMarkerSetAside = false;
-    bool wakeQueued = false;
-    GroupCharge* charge = nullptr; // owned by the bus, one per charge group
-    // Scratch space of the delivery planner (valid while planStamp matches).
-    uint64_t planStamp = 0;
-    uint32_t plannedSlots = 0;
-    uint32_t plannedCopies = 0;
-
-    // A request's reply slot counts as used from the send until the reply.
-    size_t slotsUsed() const noexcept { return queue.size() + awaitingReplies.size(); }
-};
+class Ledger;
 
 class Bus {
 public:
+    // A bus with accounts of its own.
     explicit Bus(uint32_t index, BusConfig config = {});
+    // A bus whose charge groups are accounted in `ledger`, with other buses.
+    Bus(uint32_t index, BusConfig config, std::shared_ptr<Ledger> ledger);
     ~Bus();
     Bus(const Bus&) = delete;
     Bus& operator=(const Bus&) = delete;
 
-    uint32_t index() const noexcept { return m_index; }
+    uint32_t index() const noexcept;
 
     Result<KsockId> open(OpenOptions options = {});
     // Queued requests get GoneAway, popped-but-unreplied ones get Ignored.
@@ -180,88 +195,44 @@ public:
     // 0, 1 or QUERY; returns the previous setting.
     Result<uint32_t> onlyOnce(KsockId id, uint32_t request);
     Result<uint32_t> verbose(uint32_t request);
-    // Turning it on also queues, to `id` only, a bind event per existing replier.
+    // The same, asked by Ksock `id`: setting it needs Rights::busSettings.
+    Result<uint32_t> verbose(KsockId id, uint32_t request);
+    // Turning it on also queues, to `id` only, a bind event per existing
+    // replier. Setting it needs Rights::busSettings.
     Result<uint32_t> reportReplierBinds(KsockId id, uint32_t request);
     // 0 / 1 query the current / absolute limit; any other value sets it.
     Result<uint32_t> maxMessageSize(uint32_t request);
+    // The same, asked by Ksock `id`: setting it needs Rights::busSettings.
+    Result<uint32_t> maxMessageSize(KsockId id, uint32_t request);
 
-    Result<PollState> poll(KsockId id) const;
-    // Ksocks that became readable, or whose pending send finished, since the
-    // last call. The host wakes their pollable fds.
-    std::vector<KsockId> takeWakeups();
     // The queue events since the last call (only with recordQueueEvents).
     std::vector<QueueEvent> takeQueueEvents();
 
     // True while the Ksock's queue is at least half full, or its charge group
-    // holds at least half its byte quota: its owner should report pops at
-    // once rather than when convenient, or copies may be refused for room
-    // it has already made.
+    // holds at least half its message or byte quota: its owner should report
+    // pops at once rather than when convenient, or copies may be refused for
+    // room it has already made.
     bool underPressure(KsockId id) const;
 
+    // What a charge group holds, against its limits (across every bus that
+    // shares this bus's accounts).
+    GroupUsage groupUsage(uint32_t group) const;
+    // Replaces the group's limits (nullopt: back to BusConfig::limits). What
+    // it holds already stays; new charges meet the new limits.
+    void setGroupLimits(uint32_t group, std::optional<TenantLimits> limits);
+
     BusStats stats() const;
+    BusWork work() const;
     std::vector<BindingInfo> bindings() const; // in bind order
-    bool isOpen(KsockId id) const { return m_ksocks.contains(id); }
-    // Read-only view of a Ksock's state (queue, reply bookkeeping); nullptr if
-    // not open. For introspection and tests; valid until the next call.
-    const Ksock* inspect(KsockId id) const { return find(id); }
+    bool isOpen(KsockId id) const;
+    // A Ksock's state as plain values; nullopt if it is not open.
+    std::optional<KsockView> inspect(KsockId id) const;
+    // A Ksock's queue and reply bookkeeping, copied; nullopt if it is not open.
+    std::optional<KsockContents> contents(KsockId id) const;
 
 private:
-    struct Plan;
-    struct SetAsideItem {
-        KsockId ksock = 0;
-        uint64_t via = 0;
-        Message msg;
-    };
-
-    Ksock* find(KsockId id) const;
-    Result<Ksock*> findOrFail(KsockId id) const;
-    Result<void> checkSendable(const Message& msg) const;
-    MsgId nextMessageId();
-    Message busMessage(std::string_view name, uint32_t flags, std::vector<std::byte> data = {});
-
-    Result<void> planDelivery(Ksock* sender, const Message& msg, bool slotReserved, Plan& plan);
-    void commitDelivery(Ksock* sender, const Message& msg, bool slotReserved, const Plan& plan);
-    Result<void> deliver(Ksock* sender, const Message& msg, bool slotReserved);
-    void push(Ksock& k, const Message& msg, uint64_t via, bool wantYouToReply);
-    void pushStatus(KsockId to, KsockId from, MsgId request, std::string_view name);
-    void wake(Ksock& k);
-    bool reserve(Ksock& k, uint64_t stamp, uint32_t copies, uint64_t bytesEach);
-    void uncharge(Ksock& k, const Message& msg);
-    void record(QueueEvent::Kind kind, const Ksock& k, uint64_t copyId, const Message* msg);
-    Message takeFromQueue(Ksock& k, std::deque<QueuedMessage>::iterator at);
-
-    Result<void> reportBindEvent(const Ksock& binder, bool isBind, std::string_view name);
-    void reportUnbindOnClose(const Ksock& binder, std::string_view name);
-    void setAside(Ksock& k, uint64_t via, const Message& msg);
-    void refillFromSetAside(Ksock& k);
-    void dropSetAside(KsockId id, std::optional<uint64_t> via);
-
-    void removeBinding(Ksock& k, const Binding& binding);
-    void retryPendingSends();
-    void finishPending(Ksock& k, const Result<void>& outcome);
-    void roomMayHaveAppeared(Ksock& k);
-    void forgetReplyToGoneSender(Ksock& replier, const Message& msg, Errc error);
-
-    uint32_t m_index;
-    BusConfig m_config;
-    BindingIndex m_bindingIndex;
-    std::unordered_map<KsockId, std::unique_ptr<Ksock>> m_ksocks;
-    KsockId m_nextKsockId = 1;
-    uint32_t m_nextSerial = 1;
-    bool m_reportReplierBinds = false;
-    bool m_verbose = false;
-    std::deque<SetAsideItem> m_setAside;
-    bool m_unbindEventsLost = false;
-    std::vector<KsockId> m_sending; // Ksocks with a pending send, in the order they blocked
-    std::vector<KsockId> m_wakeups;
-    uint64_t m_planStamp = 0;
-    uint64_t m_copiesQueued = 0;
-    uint64_t m_copiesPopped = 0;
-    uint64_t m_copiesDropped = 0;
-    uint64_t m_nextCopyId = 1;
-    std::unordered_map<uint32_t, GroupCharge> m_charges; // element addresses are stable
-    std::vector<QueueEvent> m_events;
-    std::unique_ptr<Plan> m_plan; // reused by every send, so routing does not allocate
+    struct Impl;
+    std::unique_ptr<Impl> m;
 };
 
 } // namespace xkbus::core

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 #include <xkbus/common/result.hpp>
 #include <xkbus/core/bus.hpp>
@@ -20,6 +21,9 @@ struct CoreConfig {
 class Core {
 public:
     explicit Core(CoreConfig config = {});
+    ~Core();
+    Core(const Core&) = delete;
+    Core& operator=(const Core&) = delete;
 
     // nullptr if there is no bus with that index.
     Bus* bus(uint32_t index) noexcept;
@@ -29,8 +33,20 @@ public:
     // NEWDEVICE: adds a bus and returns its index.
     Result<uint32_t> newBus();
 
+    // Accounting by tenant, across every bus (accounts.hpp).
+    GroupUsage groupUsage(uint32_t group) const;
+    std::vector<GroupUsage> groupUsages() const; // every group holding something, by group
+    // Replaces a group's limits (nullopt: back to config.bus.limits).
+    void setGroupLimits(uint32_t group, std::optional<TenantLimits> limits);
+
+    // Buses whose queues changed during a call on another bus (a send there
+    // was waiting for its charge group to have room, and the call made it):
+    // the host ships their queue events too.
+    std::vector<uint32_t> takeTouchedBuses();
+
 private:
     CoreConfig m_config;
+    std::shared_ptr<Ledger> m_ledger;
     std::vector<std::unique_ptr<Bus>> m_buses;
 };
 

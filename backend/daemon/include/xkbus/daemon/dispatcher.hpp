@@ -113,6 +113,7 @@ private:
     Answer introspect(const protocol::Record& r);
     void closeHandle(Connection& c, uint32_t handle);
     void shipEvents(uint32_t bus);
+    void shipBusEvents(uint32_t bus);
     static uint64_t ownerKey(uint32_t bus, KsockId ksock) noexcept {
         return (uint64_t{bus} << 32) | ksock;
     }
