@@ -1,31 +1,62 @@
 #!/usr/bin/env bash
-# Builds tests/install/consumer.cpp against the xkbus installed under $1, once
-# through pkg-config and once through the CMake package, and runs both.
+# Builds programs against the xkbus installed under $1 with every link line
+# the documentation gives (README.md, docs/c-api.md: pkg-config xkbus, libkbus
+# and xkbus-client; CMake find_package(xkbus) with xkbus::core, xkbus::kbus
+# and xkbus::client) and runs them, the client ones against an xkbusd from
+# the same prefix.
 set -euo pipefail
 prefix="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+daemon=""
+cleanup() {
+    [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+    echo "install check: $*" >&2
+    exit 1
+}
 
-export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+libdir="$prefix/lib"
+export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+# A local-only program sees only this prefix's .pc files: the shared client
+# libraries must not need libxen-dev's (Xen is their private dependency).
+prefix_only() { PKG_CONFIG_LIBDIR="$libdir/pkgconfig" PKG_CONFIG_PATH= "$@"; }
+
+# README: the bus core, statically, through pkg-config xkbus.
 # shellcheck disable=SC2046
 g++ -std=c++20 -Wall -Werror "$here/consumer.cpp" -o "$work/consumer-pc" $(pkg-config --cflags --libs xkbus)
 "$work/consumer-pc"
 
+# docs/c-api.md: a libkbus C program, `pkg-config --cflags --libs libkbus`.
+# shellcheck disable=SC2046
+gcc -std=c99 -Wall -Wextra -Werror "$here/kbus_main.c" -o "$work/kbus-consumer" \
+    $(prefix_only pkg-config --cflags --libs libkbus)
+# README: the C++ client API, `pkg-config --cflags --libs xkbus-client`.
+# shellcheck disable=SC2046
+g++ -std=c++20 -Wall -Werror "$here/client_consumer.cpp" -o "$work/client-consumer" \
+    $(prefix_only pkg-config --cflags --libs xkbus-client)
+for lib in "$libdir/libkbus.so.1" "$libdir/libxkbus-client.so.0.1"; do
+    [ -e "$lib" ] || fail "$lib is not installed under its SONAME"
+done
+readelf -d "$work/kbus-consumer" | grep -q 'NEEDED.*\[libkbus\.so\.1\]' ||
+    fail "the C consumer does not link libkbus.so.1"
+
+# CMake: find_package(xkbus) and the documented targets.
 cmake -S "$here" -B "$work/cmake" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$work/cmake" >/dev/null
 "$work/cmake/consumer"
-# A libkbus-style C program, built as C against the installed package, run
-# against an xkbusd from the same prefix started by hand.
-gcc -std=c99 -Wall -Wextra -Werror "$here/kbus_main.c" -o "$work/kbus-consumer" \
-    $(pkg-config --cflags --libs xkbus)
+
 export XKBUS_SOCKET="$work/xkbusd.sock"
 "$prefix/sbin/xkbusd" --socket "$XKBUS_SOCKET" --log-level warn &
 daemon=$!
 for _ in $(seq 100); do [ -S "$XKBUS_SOCKET" ] && break; sleep 0.05; done
-status=0
-"$work/kbus-consumer" || status=$?
-kill "$daemon"
-wait "$daemon" || true
-[ "$status" -eq 0 ] || { echo "install check: the C consumer failed"; exit 1; }
-echo "install check: pkg-config, CMake and C (libkbus API) consumers built and ran"
+
+export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+"$work/kbus-consumer" || fail "the pkg-config libkbus consumer failed"
+"$work/client-consumer" || fail "the pkg-config xkbus-client consumer failed"
+"$work/cmake/kbus_consumer" || fail "the CMake xkbus::kbus consumer failed"
+"$work/cmake/client_consumer" || fail "the CMake xkbus::client consumer failed"
+echo "install check: every documented link line built and ran"

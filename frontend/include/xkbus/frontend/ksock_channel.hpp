@@ -15,6 +15,10 @@
 #include <xkbus/common/result.hpp>
 #include <xkbus/protocol/records.hpp>
 
+// The shared C++ client library is built with hidden symbols; what carries
+// this mark is its API.
+#define XKBUS_CLIENT_API __attribute__((visibility("default")))
+
 namespace xkbus::frontend {
 
 using Header = protocol::Header;
@@ -34,9 +38,11 @@ struct Message {
     bool wantsYouToReply() const noexcept { return (header.flags & FLAG_WANT_YOU_TO_REPLY) != 0; }
 };
 
-class KsockChannel {
+// Its vtable and sendBatch live in the library (the destructor is the key
+// function), so programs never need the library's internals inline.
+class XKBUS_CLIENT_API KsockChannel {
 public:
-    virtual ~KsockChannel() = default;
+    virtual ~KsockChannel();
 
     // Pollable like a KBUS Ksock: readable iff a message is queued for it,
     // writable iff it is open for writing and no ALL_OR_WAIT send is blocked.
@@ -78,17 +84,6 @@ inline Result<void> checkBatch(std::span<const Message> msgs) {
         bytes += protocol::batchEntrySize(m.name.size(), m.data.size());
     }
     return bytes <= MAX_BATCH_BYTES ? Result<void>{} : fail(Errc::MESSAGE_TOO_BIG);
-}
-
-inline Result<std::vector<Result<MsgId>>> KsockChannel::sendBatch(std::span<const Message> msgs) {
-    if (auto ok = checkBatch(msgs); !ok) {
-        return fail(ok.error());
-    }
-    std::vector<Result<MsgId>> outcomes;
-    for (const Message& m : msgs) {
-        outcomes.push_back(send(m));
-    }
-    return outcomes;
 }
 
 } // namespace xkbus::frontend
