@@ -48,7 +48,9 @@ typedef int kbus_ksock_t;
 
 #define KBUS_MSG_PRINT_FLAGS_ABBREVIATE (1 << 0)
 
-/* Unless noted, functions return 0 on success or a negative errno. */
+/* Unless noted, functions return 0 on success or a negative errno, and a
+ * failure also leaves errno set to that errno (as libkbus's ioctls did); a
+ * success leaves errno alone. */
 
 /* Opens a Ksock on bus `device_number`; `flags & O_ACCMODE` chooses read,
  * write or both. Returns the Ksock (an fd) or -errno. */
