@@ -2,14 +2,18 @@
 // the channel's Result into libkbus's return convention (0 or -errno unless
 // the function's comment says otherwise).
 #include "channel_factory_internal.hpp"
+#include "kbus_internal.hpp"
 #include "ksock_registry.hpp"
 
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <mutex>
 #include <poll.h>
 #include <string_view>
+#include <unordered_map>
 #include <xkbus/kbus.h>
 
 namespace xkbus::frontend {
@@ -87,6 +91,45 @@ bool stillBlocked(OpenKsock& k) {
     return k.sendBlocked;
 }
 
+// The last MAXMSGSIZE this process heard of for each bus. A write is refused
+// only once the bus has confirmed the limit, so a stale value can at worst
+// let a message through to SEND, where the bus refuses it itself.
+class SizeLimits {
+public:
+    static SizeLimits& instance() {
+        static auto* limits = new SizeLimits; // Ksocks may be used from atexit
+        return *limits;
+    }
+    uint32_t get(uint32_t bus) const {
+        std::lock_guard lock(m_mutex);
+        auto it = m_limits.find(bus);
+        return it == m_limits.end() ? DEFAULT_MAX_MESSAGE_SIZE : it->second;
+    }
+    void set(uint32_t bus, uint32_t limit) {
+        std::lock_guard lock(m_mutex);
+        m_limits[bus] = limit;
+    }
+
+private:
+    mutable std::mutex m_mutex;
+    std::unordered_map<uint32_t, uint32_t> m_limits;
+};
+
+void refreshSizeLimit(OpenKsock& k) {
+    if (auto current = k.channel->control(Control::MAX_MESSAGE_SIZE, 0)) {
+        SizeLimits::instance().set(k.bus, static_cast<uint32_t>(*current));
+    }
+}
+
+// KBUS refused a message over MAXMSGSIZE when its header was written.
+bool fitsOnBus(OpenKsock& k, uint64_t entireLength) {
+    if (entireLength <= SizeLimits::instance().get(k.bus)) {
+        return true;
+    }
+    refreshSizeLimit(k);
+    return entireLength <= SizeLimits::instance().get(k.bus);
+}
+
 kbus_msg_id_t toC(MsgId id) noexcept {
     return kbus_msg_id_t{id.networkId, id.serialNum};
 }
@@ -140,6 +183,9 @@ int send(OpenKsock& k, kbus_msg_id_t* msgId) {
         *msgId = toC(*sent);
         return 0;
     }
+    if (sent.error() == Errc::MESSAGE_TOO_BIG) {
+        refreshSizeLimit(k);
+    }
     if (sent.error() == Errc::TRY_AGAIN) {
         k.sendBlocked = true;
         k.blockedId = lastSent(k).value_or(MsgId{});
@@ -148,23 +194,64 @@ int send(OpenKsock& k, kbus_msg_id_t* msgId) {
     return negative(sent.error());
 }
 
-// "kbus<N>" as the last path component, N a decimal uint32.
+// The device path /dev/kbus<N>, N a decimal uint32, as open() would find it:
+// a relative name counts from the working directory. Any other path is not
+// a KBUS device (ENOENT, as opening it would have failed).
 bool parseDeviceName(const char* name, uint32_t& bus) {
-    std::string_view path(name);
-    const size_t slash = path.rfind('/');
-    std::string_view base = slash == std::string_view::npos ? path : path.substr(slash + 1);
-    if (!base.starts_with("kbus") || base.size() == 4) {
+    std::error_code ec;
+    std::filesystem::path path(name);
+    if (path.is_relative()) {
+        path = std::filesystem::current_path(ec) / path;
+        if (ec) {
+            return false;
+        }
+    }
+    path = path.lexically_normal();
+    const std::string base = path.filename().string();
+    if (path.parent_path() != "/dev" || !base.starts_with("kbus") || base.size() == 4 ||
+        base.find_first_not_of("0123456789", 4) != std::string::npos) {
         return false;
     }
-    base.remove_prefix(4);
-    if (base.find_first_not_of("0123456789") != std::string_view::npos) {
-        return false;
-    }
-    auto [end, ec] = std::from_chars(base.data(), base.data() + base.size(), bus);
-    return ec == std::errc() && end == base.data() + base.size();
+    const char* digits = base.data() + 4;
+    auto [end, err] = std::from_chars(digits, base.data() + base.size(), bus);
+    return err == std::errc() && end == base.data() + base.size();
 }
 
 } // namespace
+
+} // namespace xkbus::frontend
+
+namespace xkbus::frontend {
+
+int bindByName(int ksock, std::string_view name, bool replier) {
+    return withErrno([&]() -> int {
+        return withKsock(ksock,
+                         [&](OpenKsock& k) { return outcome(k.channel->bind(name, replier)); });
+    });
+}
+
+int unbindByName(int ksock, std::string_view name, bool replier) {
+    return withErrno([&]() -> int {
+        return withKsock(ksock,
+                         [&](OpenKsock& k) { return outcome(k.channel->unbind(name, replier)); });
+    });
+}
+
+int findReplierByName(int ksock, std::string_view name, uint32_t* replier) {
+    return withErrno([&]() -> int {
+        if (replier == nullptr) {
+            return -EFAULT;
+        }
+        return withKsock(ksock, [&](OpenKsock& k) {
+            auto found = k.channel->findReplier(name);
+            if (!found) {
+                return negative(found.error());
+            }
+            *replier = *found;
+            return 0;
+        });
+    });
+}
 
 } // namespace xkbus::frontend
 
@@ -182,8 +269,16 @@ kbus_ksock_t kbus_ksock_open(uint32_t device_number, int flags) {
         if (!channel) {
             return negative(channel.error());
         }
-        auto fd = KsockRegistry::instance().add(std::move(*channel), canRead, canWrite);
-        return fd ? *fd : negative(fd.error());
+        auto fd =
+            KsockRegistry::instance().add(std::move(*channel), device_number, canRead, canWrite);
+        if (!fd) {
+            return negative(fd.error());
+        }
+        withKsock(*fd, [](OpenKsock& k) {
+            refreshSizeLimit(k);
+            return 0;
+        });
+        return *fd;
     });
 }
 
@@ -213,25 +308,19 @@ int kbus_ksock_close(kbus_ksock_t ksock) {
 }
 
 int kbus_ksock_bind(kbus_ksock_t ksock, const char* name, uint32_t is_replier) {
-    return withErrno([&]() -> int {
-        if (name == nullptr) {
-            return -EFAULT;
-        }
-        return withKsock(ksock, [&](OpenKsock& k) {
-            return outcome(k.channel->bind(std::string_view(name), is_replier != 0));
-        });
-    });
+    if (name == nullptr) {
+        errno = EFAULT;
+        return -EFAULT;
+    }
+    return bindByName(ksock, name, is_replier != 0);
 }
 
 int kbus_ksock_unbind(kbus_ksock_t ksock, const char* name, uint32_t is_replier) {
-    return withErrno([&]() -> int {
-        if (name == nullptr) {
-            return -EFAULT;
-        }
-        return withKsock(ksock, [&](OpenKsock& k) {
-            return outcome(k.channel->unbind(std::string_view(name), is_replier != 0));
-        });
-    });
+    if (name == nullptr) {
+        errno = EFAULT;
+        return -EFAULT;
+    }
+    return unbindByName(ksock, name, is_replier != 0);
 }
 
 int kbus_ksock_id(kbus_ksock_t ksock, uint32_t* ksock_id) {
@@ -292,19 +381,11 @@ int kbus_ksock_last_msg_id(kbus_ksock_t ksock, kbus_msg_id_t* msg_id) {
 }
 
 int kbus_ksock_find_replier(kbus_ksock_t ksock, const char* name, uint32_t* replier_ksock_id) {
-    return withErrno([&]() -> int {
-        if (name == nullptr || replier_ksock_id == nullptr) {
-            return -EFAULT;
-        }
-        return withKsock(ksock, [&](OpenKsock& k) {
-            auto replier = k.channel->findReplier(std::string_view(name));
-            if (!replier) {
-                return negative(replier.error());
-            }
-            *replier_ksock_id = *replier;
-            return 0;
-        });
-    });
+    if (name == nullptr) {
+        errno = EFAULT;
+        return -EFAULT;
+    }
+    return findReplierByName(ksock, name, replier_ksock_id);
 }
 
 int kbus_ksock_max_messages(kbus_ksock_t ksock, uint32_t* max_messages) {
@@ -356,8 +437,17 @@ int kbus_ksock_kernel_module_verbose(kbus_ksock_t ksock, uint32_t request) {
 }
 
 int kbus_ksock_max_message_size(kbus_ksock_t ksock, uint32_t* max_bytes) {
-    return withErrno(
-        [&]() -> int { return controlInto(ksock, Control::MAX_MESSAGE_SIZE, max_bytes, true); });
+    return withErrno([&]() -> int {
+        const bool absolute = max_bytes != nullptr && *max_bytes == 1;
+        const int rv = controlInto(ksock, Control::MAX_MESSAGE_SIZE, max_bytes, true);
+        if (rv == 0 && !absolute) { // the bus's current limit: remember it
+            withKsock(ksock, [&](OpenKsock& k) {
+                SizeLimits::instance().set(k.bus, *max_bytes);
+                return 0;
+            });
+        }
+        return rv;
+    });
 }
 
 int kbus_ksock_new_device(kbus_ksock_t ksock, uint32_t* device_number) {
@@ -401,7 +491,8 @@ ssize_t kbus_ksock_write(kbus_ksock_t ksock, const void* buf, size_t len) {
             if (stillBlocked(k)) {
                 return -EALREADY; // the blocked message stays with the bus
             }
-            auto written = k.writer.write({static_cast<const std::byte*>(buf), len});
+            auto written = k.writer.write({static_cast<const std::byte*>(buf), len},
+                                          [&k](uint64_t length) { return fitsOnBus(k, length); });
             return written ? static_cast<ssize_t>(len) : negative(written.error());
         });
     });

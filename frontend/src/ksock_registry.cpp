@@ -9,13 +9,15 @@ KsockRegistry& KsockRegistry::instance() {
     return *registry;
 }
 
-Result<int> KsockRegistry::add(std::unique_ptr<KsockChannel> channel, bool canRead, bool canWrite) {
+Result<int> KsockRegistry::add(std::unique_ptr<KsockChannel> channel, uint32_t bus, bool canRead,
+                               bool canWrite) {
     const int fd = channel->fd();
     if (fd < 0) {
         return fail(Errc::NOT_SUPPORTED); // a channel without a pollable fd
     }
     auto ksock = std::make_shared<OpenKsock>();
     ksock->channel = std::move(channel);
+    ksock->bus = bus;
     ksock->canRead = canRead;
     ksock->canWrite = canWrite;
     std::lock_guard lock(m_mutex);

@@ -16,6 +16,7 @@ namespace xkbus::frontend {
 struct OpenKsock {
     std::mutex mutex; // held for every call on this Ksock
     std::unique_ptr<KsockChannel> channel;
+    uint32_t bus = 0;
     bool canRead = true;
     bool canWrite = true;
     MessageWriter writer;
@@ -31,7 +32,8 @@ public:
     static KsockRegistry& instance();
 
     // Registers the channel under its fd; TOO_MANY-like errors as errno.
-    Result<int> add(std::unique_ptr<KsockChannel> channel, bool canRead, bool canWrite);
+    Result<int> add(std::unique_ptr<KsockChannel> channel, uint32_t bus, bool canRead,
+                    bool canWrite);
     std::shared_ptr<OpenKsock> find(int fd) const;
     // Unregisters; the channel closes when the last call using it returns.
     std::shared_ptr<OpenKsock> remove(int fd);

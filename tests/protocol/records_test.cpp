@@ -80,12 +80,34 @@ TEST(Records, TrailingBytesUnknownTypesAndVersionsAreRefused) {
 
 TEST(Records, LengthsOverTheLimitsAreRefusedBeforeAnyCopy) {
     Record r = sampleSend();
+    r.type = RecordType::PUSHED;
     r.name = std::string(1001, 'x');
-    EXPECT_FALSE(decode(bytesOf(r)));
+    EXPECT_FALSE(decode(bytesOf(r))) << "the daemon never sends a name over the limit";
+    r = sampleSend();
     r.name = "$.a";
     r.data.assign(101, std::byte{0});
     EXPECT_FALSE(decode(bytesOf(r), Limits{.maxName = 1000, .maxData = 100}));
     EXPECT_TRUE(decode(bytesOf(r), Limits{.maxName = 1000, .maxData = 101}));
+}
+
+// Issue 16: a client's name over the limit is its caller's error, which the
+// bus answers (ENAMETOOLONG); the record is kept, with the name cut to one
+// byte over the limit.
+TEST(Records, ClientNamesOverTheLimitAreKeptCutToOneByteOver) {
+    for (RecordType type :
+         {RecordType::SEND, RecordType::BIND, RecordType::UNBIND, RecordType::FIND_REPLIER}) {
+        Record r = sampleSend();
+        r.type = type;
+        if (type != RecordType::SEND) {
+            r.header = {};
+            r.data.clear();
+        }
+        r.name = "$." + std::string(9998, 'x');
+        auto decoded = decode(bytesOf(r));
+        ASSERT_TRUE(decoded) << static_cast<int>(type);
+        EXPECT_EQ(decoded->name, r.name.substr(0, 1001));
+        EXPECT_EQ(decoded->data, r.data);
+    }
 }
 
 TEST(Records, NameRecordsCarryNoData) {

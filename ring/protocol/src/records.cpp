@@ -1,4 +1,5 @@
 // Encoding and strict decoding of connection records.
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <xkbus/protocol/records.hpp>
@@ -178,12 +179,17 @@ Result<Record> decode(std::span<const std::byte> bytes, const Limits& limits) {
     if (body != Body::NONE) {
         uint32_t nameLen = 0;
         uint32_t dataLen = 0;
-        if (!r.get(nameLen) || !r.get(dataLen) || nameLen > limits.maxName ||
+        // A client's over-long name is its caller's mistake, not a broken
+        // peer (issue 16): the record is kept with the name cut to one byte
+        // over the limit, so the bus answers ENAMETOOLONG.
+        const bool nameMayOverrun = isClientRecord(rec.type);
+        if (!r.get(nameLen) || !r.get(dataLen) || (nameLen > limits.maxName && !nameMayOverrun) ||
             dataLen > limits.maxData || (body == Body::NAME && dataLen != 0) ||
             (body == Body::DATA && nameLen != 0) || r.left() != uint64_t{nameLen} + dataLen) {
             return fail(Errc::PROTOCOL_VIOLATION);
         }
-        auto name = r.take(nameLen);
+        auto name = r.take(nameLen).first(
+            static_cast<size_t>(std::min<uint64_t>(nameLen, uint64_t{limits.maxName} + 1)));
         rec.name.assign(reinterpret_cast<const char*>(name.data()), name.size());
         auto data = r.take(dataLen);
         rec.data.assign(data.begin(), data.end());

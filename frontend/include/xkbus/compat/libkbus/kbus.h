@@ -55,8 +55,8 @@ typedef int kbus_ksock_t;
 /* Opens a Ksock on bus `device_number`; `flags & O_ACCMODE` chooses read,
  * write or both. Returns the Ksock (an fd) or -errno. */
 extern kbus_ksock_t kbus_ksock_open(uint32_t device_number, int flags);
-/* As kbus_ksock_open for a name whose last component is "kbus<N>", such as
- * "/dev/kbus0"; any other name gives -ENOENT. */
+/* As kbus_ksock_open for the device /dev/kbus<N> (a relative name counts from
+ * the working directory); any other path gives -ENOENT. */
 extern kbus_ksock_t kbus_ksock_open_by_name(const char* device_name, int flags);
 extern int kbus_ksock_close(kbus_ksock_t ksock);
 extern int kbus_ksock_bind(kbus_ksock_t ksock, const char* name, uint32_t is_replier);
