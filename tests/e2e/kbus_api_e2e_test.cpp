@@ -151,3 +151,50 @@ TEST_F(DaemonTest, Issue16WriteDataOverMaxMsgSizeIsEMSGSIZE) {
 
 } // namespace
 } // namespace xkbus::testing
+
+namespace xkbus::testing {
+namespace {
+
+// kbus_read_proc: /proc/kbus/bindings and /proc/kbus/stats as the kernel
+// module printed them ("%3u: %8u %8lu  %c  %.*s"), for every bus.
+TEST_F(DaemonTest, ReadProcGivesBindingsAndStatsInTheKernelFormat) {
+    const kbus_ksock_t replier = kbus_ksock_open(0, O_RDWR);
+    const kbus_ksock_t listener = kbus_ksock_open(1, O_RDONLY);
+    ASSERT_GE(replier, 0);
+    ASSERT_GE(listener, 0);
+    ASSERT_EQ(kbus_ksock_bind(replier, "$.Proc.Served", 1), 0);
+    ASSERT_EQ(kbus_ksock_bind(listener, "$.Proc.*", 0), 0);
+    char* text = nullptr;
+    ASSERT_EQ(kbus_read_proc("/proc/kbus/bindings", &text), 0);
+    const std::string bindings(text);
+    std::free(text);
+    const std::string pid = std::to_string(::getpid());
+    const auto line = [&](int bus, uint32_t id, char kind, const char* name) {
+        char expected[128];
+        std::snprintf(expected, sizeof expected, "%3d: %8u %8s  %c  %s\n", bus, id, pid.c_str(),
+                      kind, name);
+        return std::string(expected);
+    };
+    EXPECT_EQ(bindings.rfind("# <device> is bound to <Ksock-ID> in <process-PID> as "
+                             "<Replier|Listener> for <message-name>\n",
+                             0),
+              0u)
+        << bindings;
+    EXPECT_NE(bindings.find(line(0, 1, 'R', "$.Proc.Served")), std::string::npos) << bindings;
+    EXPECT_NE(bindings.find(line(1, 1, 'L', "$.Proc.*")), std::string::npos) << bindings;
+
+    ASSERT_EQ(kbus_read_proc("stats", &text), 0);
+    const std::string stats(text);
+    std::free(text);
+    EXPECT_NE(stats.find("dev  0: next ksock 2 next msg 1 unsent unbindings 0\n"),
+              std::string::npos)
+        << stats;
+    EXPECT_NE(stats.find("    ksock 1 last msg 0:0 queue 0 of 100\n"), std::string::npos) << stats;
+    EXPECT_NE(stats.find("dev  1: "), std::string::npos) << stats;
+    EXPECT_EQ(kbus_read_proc("/proc/kbus/other", &text), -ENOENT);
+    kbus_ksock_close(replier);
+    kbus_ksock_close(listener);
+}
+
+} // namespace
+} // namespace xkbus::testing

@@ -54,6 +54,21 @@ export XKBUS_SOCKET="$work/xkbusd.sock"
 daemon=$!
 for _ in $(seq 100); do [ -S "$XKBUS_SOCKET" ] && break; sleep 0.05; done
 
+# docs/python.md: `import kbus` from the prefix with Debian's python3; the
+# package finds its libkbus.so.1 by itself (no LD_LIBRARY_PATH).
+pydir="$(echo "$prefix"/lib/python3*/dist-packages)"
+[ -f "$pydir/kbus/__init__.py" ] || fail "the kbus Python package is not installed"
+env -u LD_LIBRARY_PATH -u XKBUS_LIBKBUS PYTHONPATH="$pydir" /usr/bin/python3 - <<'EOF' ||
+import kbus, xkbus
+with kbus.Ksock(0) as k:
+    k.bind('$.Installed.Python')
+    sent = k.send_msg(kbus.Announcement('$.Installed.Python', data='yes'))
+    got = k.read_next_msg()
+    assert got.id == sent and got.data == b'yes', got
+print('python consumer: ok')
+EOF
+    fail "the installed kbus Python package failed"
+
 export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 "$work/kbus-consumer" || fail "the pkg-config libkbus consumer failed"
 "$work/client-consumer" || fail "the pkg-config xkbus-client consumer failed"

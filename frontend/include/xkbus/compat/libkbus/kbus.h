@@ -115,6 +115,12 @@ extern int kbus_ksock_send_msgs(kbus_ksock_t ksock, const kbus_message_t* const*
 extern ssize_t kbus_ksock_write(kbus_ksock_t ksock, const void* buf, size_t len);
 extern ssize_t kbus_ksock_read(kbus_ksock_t ksock, void* buf, size_t len);
 
+/* xkbus addition: what /proc/kbus/bindings or /proc/kbus/stats showed, in the
+ * kernel module's text format, for every bus the daemon serves. `name` is
+ * "bindings" or "stats" (or the /proc/kbus/ path). *text is a malloc'd,
+ * NUL-terminated string the caller frees. Returns 0 or -errno. */
+extern int kbus_read_proc(const char* name, char** text);
+
 /* Message builders. The pointy ones keep name and data by pointer (they must
  * live until the send); the entire ones copy them. Free with
  * kbus_msg_delete (or kbus_msg_delete_all for a pointy message that owns
