@@ -1,6 +1,8 @@
 // xkbus: the command-line client, in the spirit of KBUS's kmsg. Listens,
 // sends, calls and replies on a bus, and shows its bindings and statistics,
 // for a person or (--json) for a program.
+#include "run_command.hpp"
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -355,7 +357,13 @@ int main(int argc, char** argv) {
     provisionCmd->add_option("--slots", slots, "how many slots (one per guest process)");
     addCommon(provisionCmd);
 
+    xkbus::cli::RunCommand run;
+    xkbus::cli::addRunCommand(app, run);
+
     CLI11_PARSE(app, argc, argv);
+    if (*run.command) {
+        return xkbus::cli::runProgram(run);
+    }
     if (*listenCmd) {
         return listen(common, names, count, timeout);
     }

@@ -45,8 +45,8 @@ int outcome(const Result<void>& r) noexcept {
 template <class Call>
 auto withKsock(kbus_ksock_t fd, Call&& call) -> decltype(call(std::declval<OpenKsock&>())) {
     auto ksock = KsockRegistry::instance().find(fd);
-    if (!ksock) {
-        return -EBADF;
+    if (!ksock || ksock->inherited) {
+        return -EBADF; // not a Ksock, or the parent's (OpenKsock::inherited)
     }
     std::lock_guard lock(ksock->mutex);
     return call(*ksock);
@@ -194,29 +194,6 @@ int send(OpenKsock& k, kbus_msg_id_t* msgId) {
     return negative(sent.error());
 }
 
-// The device path /dev/kbus<N>, N a decimal uint32, as open() would find it:
-// a relative name counts from the working directory. Any other path is not
-// a KBUS device (ENOENT, as opening it would have failed).
-bool parseDeviceName(const char* name, uint32_t& bus) {
-    std::error_code ec;
-    std::filesystem::path path(name);
-    if (path.is_relative()) {
-        path = std::filesystem::current_path(ec) / path;
-        if (ec) {
-            return false;
-        }
-    }
-    path = path.lexically_normal();
-    const std::string base = path.filename().string();
-    if (path.parent_path() != "/dev" || !base.starts_with("kbus") || base.size() == 4 ||
-        base.find_first_not_of("0123456789", 4) != std::string::npos) {
-        return false;
-    }
-    const char* digits = base.data() + 4;
-    auto [end, err] = std::from_chars(digits, base.data() + base.size(), bus);
-    return err == std::errc() && end == base.data() + base.size();
-}
-
 } // namespace
 
 } // namespace xkbus::frontend
@@ -251,6 +228,25 @@ int findReplierByName(int ksock, std::string_view name, uint32_t* replier) {
             return 0;
         });
     });
+}
+
+bool kbusDevicePath(const char* path, uint32_t& bus, const char* dir) {
+    std::error_code ec;
+    std::filesystem::path p(path);
+    if (p.is_relative()) {
+        p = (dir != nullptr ? std::filesystem::path(dir) : std::filesystem::current_path(ec)) / p;
+        if (ec) {
+            return false;
+        }
+    }
+    p = p.lexically_normal();
+    const std::string base = p.filename().string();
+    if (p.parent_path() != "/dev" || !base.starts_with("kbus") || base.size() == 4 ||
+        base.find_first_not_of("0123456789", 4) != std::string::npos) {
+        return false;
+    }
+    auto [end, err] = std::from_chars(base.data() + 4, base.data() + base.size(), bus);
+    return err == std::errc() && end == base.data() + base.size();
 }
 
 } // namespace xkbus::frontend
@@ -288,7 +284,7 @@ kbus_ksock_t kbus_ksock_open_by_name(const char* device_name, int flags) {
         if (device_name == nullptr) {
             return -EFAULT;
         }
-        if (!parseDeviceName(device_name, bus)) {
+        if (!kbusDevicePath(device_name, bus)) {
             return -ENOENT;
         }
         return kbus_ksock_open(bus, flags);
@@ -300,6 +296,13 @@ int kbus_ksock_close(kbus_ksock_t ksock) {
         auto k = KsockRegistry::instance().remove(ksock);
         if (!k) {
             return -EBADF;
+        }
+        if (k->inherited) {
+            // The parent's: closing it here would close it for the parent,
+            // through the parent's connection. Let go of it instead.
+            static auto* letGo = new std::vector<std::unique_ptr<KsockChannel>>;
+            letGo->push_back(std::move(k->channel));
+            return 0;
         }
         std::lock_guard lock(k->mutex); // let a call in progress finish first
         k->channel.reset();

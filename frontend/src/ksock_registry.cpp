@@ -1,12 +1,35 @@
 // KsockRegistry: fd -> OpenKsock under one mutex, held only for the lookup.
 #include "ksock_registry.hpp"
 
+#include <pthread.h>
+
 namespace xkbus::frontend {
 
 KsockRegistry& KsockRegistry::instance() {
     // Never destroyed: Ksocks may still be used from atexit handlers.
     static auto* registry = new KsockRegistry;
     return *registry;
+}
+
+KsockRegistry::KsockRegistry() {
+    ::pthread_atfork(lockForFork, unlockInParent, unlockInChild);
+}
+
+// The table is locked across fork(), so the child's copy is consistent.
+void KsockRegistry::lockForFork() {
+    instance().m_mutex.lock();
+}
+
+void KsockRegistry::unlockInParent() {
+    instance().m_mutex.unlock();
+}
+
+void KsockRegistry::unlockInChild() {
+    KsockRegistry& r = instance();
+    for (auto& [fd, ksock] : r.m_ksocks) {
+        ksock->inherited = true; // no other thread exists here to race with
+    }
+    r.m_mutex.unlock();
 }
 
 Result<int> KsockRegistry::add(std::unique_ptr<KsockChannel> channel, uint32_t bus, bool canRead,

@@ -25,6 +25,11 @@ struct OpenKsock {
     // writable since: writes get EALREADY (the bus still holds the message).
     bool sendBlocked = false;
     MsgId blockedId;
+    // Opened before this process was forked: the Ksock is the parent's, and
+    // so is the connection it travels on. Using it from the child would take
+    // the parent's records off their shared ring, so the child may only
+    // close it (which lets go without closing it for the parent).
+    bool inherited = false;
 };
 
 class KsockRegistry {
@@ -39,6 +44,11 @@ public:
     std::shared_ptr<OpenKsock> remove(int fd);
 
 private:
+    KsockRegistry();
+    static void lockForFork();
+    static void unlockInParent();
+    static void unlockInChild();
+
     mutable std::mutex m_mutex;
     std::unordered_map<int, std::shared_ptr<OpenKsock>> m_ksocks;
 };

@@ -198,3 +198,44 @@ TEST_F(DaemonTest, ReadProcGivesBindingsAndStatsInTheKernelFormat) {
 
 } // namespace
 } // namespace xkbus::testing
+
+namespace xkbus::testing {
+namespace {
+
+// After fork() a Ksock stays with the parent: it travels on the parent's
+// connection, whose records a child would take off their shared ring. The
+// child gets EBADF on it, closing it there lets go without closing it for
+// the parent, and the child's own Ksocks work.
+TEST_F(DaemonTest, AForkedChildCannotUseOrCloseItsParentsKsocks) {
+    const kbus_ksock_t listener = kbus_ksock_open(0, O_RDWR);
+    ASSERT_GE(listener, 0);
+    ASSERT_EQ(kbus_ksock_bind(listener, "$.Family", 0), 0);
+    const pid_t child = spawn([listener] {
+        if (kbus_ksock_bind(listener, "$.Other", 0) != -EBADF || errno != EBADF) {
+            return 1;
+        }
+        if (kbus_ksock_close(listener) != 0) {
+            return 2;
+        }
+        const kbus_ksock_t own = kbus_ksock_open(0, O_RDWR);
+        kbus_message_t* msg = nullptr;
+        kbus_msg_id_t id{};
+        if (own < 0 || kbus_msg_create_entire(&msg, "$.Family", 8, "child", 5, 0) != 0 ||
+            kbus_ksock_send_msg(own, msg, &id) != 0) {
+            return 3;
+        }
+        kbus_msg_delete(&msg);
+        return 0;
+    });
+    EXPECT_EQ(reap(child), 0);
+    ASSERT_TRUE(waitReadable(listener));
+    kbus_message_t* got = nullptr;
+    ASSERT_EQ(kbus_ksock_read_next_msg(listener, &got), 0);
+    ASSERT_NE(got, nullptr);
+    EXPECT_EQ(std::string(static_cast<char*>(kbus_msg_data_ptr(got)), got->data_len), "child");
+    kbus_msg_delete(&got);
+    EXPECT_EQ(kbus_ksock_close(listener), 0);
+}
+
+} // namespace
+} // namespace xkbus::testing

@@ -69,6 +69,15 @@ print('python consumer: ok')
 EOF
     fail "the installed kbus Python package failed"
 
+# docs/c-api.md: `xkbus run` finds the installed libkbus-device.so, and a
+# program that opens /dev/kbus0 and reads /proc/kbus runs under it.
+preloaded="$(env -u XKBUS_DEVICE_LIBRARY "$prefix/bin/xkbus" run -- sh -c 'echo "$LD_PRELOAD"')"
+[ "$preloaded" = "$libdir/xkbus/libkbus-device.so" ] ||
+    fail "xkbus run preloaded '$preloaded', not the installed libkbus-device.so"
+env -u XKBUS_DEVICE_LIBRARY "$prefix/bin/xkbus" run -- sh -c \
+    'exec 3<>/dev/kbus0 && grep -q "^    ksock [0-9]* last msg 0:0 queue 0 of 100$" /proc/kbus/stats' ||
+    fail "a program using /dev/kbus0 did not run under xkbus run"
+
 export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 "$work/kbus-consumer" || fail "the pkg-config libkbus consumer failed"
 "$work/client-consumer" || fail "the pkg-config xkbus-client consumer failed"
