@@ -34,6 +34,9 @@ g++ -std=c++20 -Wall -Werror "$here/consumer.cpp" -o "$work/consumer-pc" $(pkg-c
 # shellcheck disable=SC2046
 gcc -std=c99 -Wall -Wextra -Werror "$here/kbus_main.c" -o "$work/kbus-consumer" \
     $(prefix_only pkg-config --cflags --libs libkbus)
+# kmsg, a KBUS-style utility, as KBUS's own were built.
+# shellcheck disable=SC2046
+gcc -Wall -Wextra -Werror "$here/kmsg.c" -o "$work/kmsg" $(prefix_only pkg-config --cflags --libs libkbus)
 # README: the C++ client API, `pkg-config --cflags --libs xkbus-client`.
 # shellcheck disable=SC2046
 g++ -std=c++20 -Wall -Werror "$here/client_consumer.cpp" -o "$work/client-consumer" \
@@ -83,4 +86,11 @@ export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 "$work/client-consumer" || fail "the pkg-config xkbus-client consumer failed"
 "$work/cmake/kbus_consumer" || fail "the CMake xkbus::kbus consumer failed"
 "$work/cmake/client_consumer" || fail "the CMake xkbus::client consumer failed"
+"$work/kmsg" -n 1 reply '$.Installed.Kmsg' pong >"$work/replier.out" &
+replier=$!
+for _ in $(seq 200); do grep -q serving "$work/replier.out" && break; sleep 0.05; done
+"$work/kmsg" call '$.Installed.Kmsg' ping | grep -q "data=pong" || fail "kmsg call got no reply"
+wait "$replier" || fail "kmsg reply failed"
+[ "$("$work/kmsg" call '$.Installed.Nobody' 2>&1)" = "kmsg: send: Cannot assign requested address" ] ||
+    fail "kmsg did not report a request with no replier with strerror(errno)"
 echo "install check: every documented link line built and ran"
