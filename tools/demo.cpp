@@ -84,7 +84,7 @@ int actorMain(const std::string& role, const std::vector<std::pair<std::string, 
             paused = true;
             continue;
         }
-        Message answer = textMessage((*m)->name, "40%");
+        Message answer = textMessage((*m)->name(), "40%");
         answer.header.inReplyTo = (*m)->header.id;
         answer.header.to = (*m)->header.from;
         (void)(*k)->send(answer);
@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
                 static_cast<char*>(nullptr));
         ::_exit(127);
     }
-    for (int i = 0; i < 500 && !xkbus::socket::SocketLink::connectTo(socketPath); ++i) {
+    for (int i = 0; i < 500 && !xkbus::socket::connectUnix(socketPath); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     fmt::print("1. xkbusd (pid {}) listens on {}.\n", daemon, socketPath);
@@ -246,7 +246,7 @@ int main(int argc, char** argv) {
         auto status = waitFor(*sender);
         fmt::print("    {:<10} got {}\n", "sender", status ? describe(*status) : "nothing!");
         if (status) {
-            statuses[status->name] = status->header.inReplyTo;
+            statuses[std::string(status->name())] = status->header.inReplyTo;
         }
     }
 

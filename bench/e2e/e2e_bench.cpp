@@ -88,15 +88,15 @@ std::string makePayload(size_t size) {
 // a shifted copy.
 void checkPayload(const Message& m, size_t size) {
     if (m.isStatus()) {
-        die("got the status %s instead of a message", m.name.c_str());
+        die("got the status %s instead of a message", std::string(m.name()).c_str());
     }
-    if (m.data.size() != size) {
-        die("%s: %zu bytes, expected %zu", m.name.c_str(), m.data.size(), size);
+    if (m.data().size() != size) {
+        die("%s: %zu bytes, expected %zu", std::string(m.name()).c_str(), m.data().size(), size);
     }
     const std::string_view text = m.text();
     if (size > 0 &&
         (text.front() != 'a' || text.back() != static_cast<char>('a' + (size - 1) % 26))) {
-        die("%s: payload corrupted", m.name.c_str());
+        die("%s: payload corrupted", std::string(m.name()).c_str());
     }
 }
 
@@ -205,10 +205,10 @@ private:
     void take(const Message& m) {
         int peer = -1;
         long count = 0;
-        if (m.name != ACK_NAME ||
+        if (m.name() != ACK_NAME ||
             std::sscanf(std::string(m.text()).c_str(), "%d:%ld", &peer, &count) != 2 || peer < 0 ||
             static_cast<size_t>(peer) >= m_acked.size()) {
-            die("unexpected message %s", m.name.c_str());
+            die("unexpected message %s", std::string(m.name()).c_str());
         }
         m_acked[static_cast<size_t>(peer)] = std::max(m_acked[static_cast<size_t>(peer)], count);
     }
@@ -225,12 +225,8 @@ private:
 std::vector<double> sendWindowed(Ksock& k, Credits& credits, const std::string& name,
                                  const std::string& payload, long first, long last, int window,
                                  int batch) {
-    frontend::Message m;
-    m.name = name;
-    m.header.flags = FLAG_ALL_OR_FAIL;
-    m.data.assign(reinterpret_cast<const std::byte*>(payload.data()),
-                  reinterpret_cast<const std::byte*>(payload.data() + payload.size()));
-    const std::vector<frontend::Message> messages(static_cast<size_t>(batch), m);
+    const Message m = makeMessage(name, payload, FLAG_ALL_OR_FAIL);
+    const std::vector<Message> messages(static_cast<size_t>(batch), m);
     std::vector<double> sendUs;
     sendUs.reserve(static_cast<size_t>(last - first + 1));
     for (long n = first; n <= last;) {

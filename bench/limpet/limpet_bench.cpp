@@ -134,7 +134,7 @@ Figures roundTrips(xkbus::Ksock& sender, const std::string& name, size_t size, i
         const auto t0 = Clock::now();
         auto reply = sender.request(name, payload, 10s);
         const auto t1 = Clock::now();
-        if (!reply || reply->isStatus() || reply->data.size() != size) {
+        if (!reply || reply->isStatus() || reply->data().size() != size) {
             std::fprintf(stderr, "round trip %d on %s failed\n", i, name.c_str());
             killChildren();
             std::exit(1);

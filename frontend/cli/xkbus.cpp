@@ -37,10 +37,10 @@ void printMessage(const Message& m, bool json) {
         return;
     }
     const std::string data = dataText(m);
-    nlohmann::json j = {{"kind", kindOf(m)},         {"name", m.name},
-                        {"id", idText(m.header.id)}, {"from", m.header.from},
-                        {"to", m.header.to},         {"flags", m.header.flags},
-                        {"data_len", m.data.size()}};
+    nlohmann::json j = {{"kind", kindOf(m)},          {"name", std::string(m.name())},
+                        {"id", idText(m.header.id)},  {"from", m.header.from},
+                        {"to", m.header.to},          {"flags", m.header.flags},
+                        {"data_len", m.data().size()}};
     if (m.isReply()) {
         j["in_reply_to"] = idText(m.header.inReplyTo);
     }
@@ -194,7 +194,7 @@ int reply(const Common& c, const std::string& name, const std::string& data,
         }
         printMessage(**m, c.json);
         const std::string answer = command.empty() ? data : runCommand(command, dataText(**m));
-        Message r = textMessage((*m)->name, answer, 0);
+        Message r = textMessage((*m)->name(), answer, 0);
         r.header.inReplyTo = (*m)->header.id;
         r.header.to = (*m)->header.from;
         if (auto sent = (*k)->send(r); !sent) {

@@ -43,11 +43,11 @@ public:
         return tooLong(name) ? fail(Errc::NAME_TOO_LONG) : m_inner->findReplier(name);
     }
     Result<MsgId> send(const Message& msg) override {
-        return tooLong(msg.name) ? fail(Errc::NAME_TOO_LONG) : m_inner->send(msg);
+        return tooLong(msg.name()) ? fail(Errc::NAME_TOO_LONG) : m_inner->send(msg);
     }
     Result<std::vector<Result<MsgId>>> sendBatch(std::span<const Message> msgs) override {
         for (const Message& m : msgs) {
-            if (tooLong(m.name)) {
+            if (tooLong(m.name())) {
                 return fail(Errc::NAME_TOO_LONG); // nothing sent, as for any bad batch
             }
         }

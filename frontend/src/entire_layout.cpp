@@ -30,8 +30,8 @@ kbus_message_t entireHeaderFor(const Message& msg) noexcept {
     c.final_to = kbus_orig_from_t{h.finalTo.networkId, h.finalTo.localId};
     c.extra = h.extra;
     c.flags = h.flags;
-    c.name_len = static_cast<uint32_t>(msg.name.size());
-    c.data_len = static_cast<uint32_t>(msg.data.size());
+    c.name_len = static_cast<uint32_t>(msg.name().size());
+    c.data_len = static_cast<uint32_t>(msg.data().size());
     c.end_guard = KBUS_MSG_END_GUARD;
     return c;
 }
@@ -39,15 +39,15 @@ kbus_message_t entireHeaderFor(const Message& msg) noexcept {
 std::vector<std::byte> encodeEntire(const Message& msg) {
     const kbus_message_t header = entireHeaderFor(msg);
     const uint64_t nameAt = HEADER_SIZE;
-    const uint64_t dataAt = nameAt + paddedNameLength(msg.name.size());
-    const uint64_t guardAt = dataAt + paddedDataLength(msg.data.size());
+    const uint64_t dataAt = nameAt + paddedNameLength(msg.name().size());
+    const uint64_t guardAt = dataAt + paddedDataLength(msg.data().size());
     std::vector<std::byte> out(guardAt + GUARD_SIZE); // zeroed: the padding
     std::memcpy(out.data(), &header, sizeof header);
-    if (!msg.name.empty()) {
-        std::memcpy(out.data() + nameAt, msg.name.data(), msg.name.size());
+    if (!msg.name().empty()) {
+        std::memcpy(out.data() + nameAt, msg.name().data(), msg.name().size());
     }
-    if (!msg.data.empty()) {
-        std::memcpy(out.data() + dataAt, msg.data.data(), msg.data.size());
+    if (!msg.data().empty()) {
+        std::memcpy(out.data() + dataAt, msg.data().data(), msg.data().size());
     }
     const uint32_t guard = KBUS_MSG_END_GUARD;
     std::memcpy(out.data() + guardAt, &guard, sizeof guard);

@@ -10,15 +10,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-frontend::Message makeMessage(std::string_view name, std::string_view data, uint32_t flags) {
-    frontend::Message m;
-    m.name.assign(name);
-    const auto* bytes = reinterpret_cast<const std::byte*>(data.data());
-    m.data.assign(bytes, bytes + data.size());
-    m.header.flags = flags;
-    return m;
-}
-
 // Milliseconds left until `deadline`, for poll(); -1 for no deadline.
 int pollTimeout(std::optional<Clock::time_point> deadline) {
     if (!deadline) {
@@ -44,8 +35,8 @@ Result<MsgId> Ksock::announce(std::string_view name, std::string_view data, uint
     return m_channel->send(makeMessage(name, data, flags));
 }
 
-Result<MsgId> Ksock::reply(const frontend::Message& request, std::string_view data) {
-    frontend::Message answer = makeMessage(request.name, data, 0);
+Result<MsgId> Ksock::reply(const Message& request, std::string_view data) {
+    Message answer = makeMessage(request.name(), data, 0);
     answer.header.inReplyTo = request.header.id;
     answer.header.to = request.header.from;
     return m_channel->send(answer);
@@ -64,7 +55,7 @@ Result<std::optional<Message>> Ksock::tryReceive() {
     if (!*next) {
         return std::optional<Message>();
     }
-    return Message{std::move(**next)};
+    return std::move(*next);
 }
 
 Result<Message> Ksock::receive(std::chrono::milliseconds timeout) {
@@ -96,7 +87,7 @@ Result<Message> Ksock::receive(std::chrono::milliseconds timeout) {
 
 Result<Message> Ksock::request(std::string_view name, std::string_view data,
                                std::chrono::milliseconds timeout) {
-    auto id = m_channel->send(makeMessage(name, data, FLAG_WANT_A_REPLY));
+    auto id = m_channel->sendRequest(makeMessage(name, data, FLAG_WANT_A_REPLY));
     if (!id) {
         return fail(id.error());
     }

@@ -29,9 +29,7 @@ void MessageWriter::reset() noexcept {
     m_headerFilled = 0;
     m_header = {};
     m_bodyFilled = 0;
-    m_name.clear();
-    m_data.clear();
-    m_data.shrink_to_fit();
+    m_body = {};
 }
 
 Result<void> MessageWriter::write(std::span<const std::byte> bytes, const SizeCheck& fits) {
@@ -101,8 +99,8 @@ Result<void> MessageWriter::headerComplete(const SizeCheck& fits) {
         m_part = Part::DONE; // name and data are followed at SEND
         return {};
     }
-    m_name.reserve(h.name_len);
-    m_data.assign(h.data_len, std::byte{0});
+    // Written straight into the body the message will share: no copy at SEND.
+    m_body = MessageBody::allocate(h.name_len, h.data_len);
     m_part = Part::BODY;
     return {};
 }
@@ -116,12 +114,12 @@ Result<void> MessageWriter::takeBodyBytes(std::span<const std::byte>& bytes) {
     size_t n = 0;
     if (at < nameEnd) {
         n = take(nameEnd - at, bytes.size());
-        m_name.append(reinterpret_cast<const char*>(bytes.data()), n);
+        std::memcpy(m_body.name.data() + at, bytes.data(), n);
     } else if (at < dataAt) {
         n = take(dataAt - at, bytes.size()); // name padding: not checked, as KBUS
     } else if (at < dataEnd) {
         n = take(dataEnd - at, bytes.size());
-        std::memcpy(m_data.data() + (at - dataAt), bytes.data(), n);
+        std::memcpy(m_body.data.data() + (at - dataAt), bytes.data(), n);
     } else if (at < guardAt) {
         n = take(guardAt - at, bytes.size()); // data padding
     } else {
@@ -145,7 +143,7 @@ Result<void> MessageWriter::takeBodyBytes(std::span<const std::byte>& bytes) {
 }
 
 Result<void> MessageWriter::nameComplete() const {
-    return checkSendName(m_name);
+    return checkSendName(m_body.body.name());
 }
 
 tl::expected<Message, int> MessageWriter::message() const {
@@ -158,20 +156,19 @@ tl::expected<Message, int> MessageWriter::message() const {
     if (m_header.name != nullptr) {
         return pointyMessage();
     }
-    return Message{headerFrom(m_header), m_name, m_data};
+    return Message{headerFrom(m_header), m_body.body};
 }
 
 tl::expected<Message, int> MessageWriter::pointyMessage() const {
-    Message msg{headerFrom(m_header), std::string(m_header.name_len, '\0'),
-                std::vector<std::byte>(m_header.data_len)};
-    if (copyFromCaller(msg.name.data(), m_header.name, msg.name.size()) != 0 ||
-        copyFromCaller(msg.data.data(), m_header.data, msg.data.size()) != 0) {
+    auto body = MessageBody::allocate(m_header.name_len, m_header.data_len);
+    if (copyFromCaller(body.name.data(), m_header.name, body.name.size()) != 0 ||
+        copyFromCaller(body.data.data(), m_header.data, body.data.size()) != 0) {
         return tl::unexpected(EFAULT);
     }
-    if (auto named = checkSendName(msg.name); !named) {
+    if (auto named = checkSendName(body.body.name()); !named) {
         return tl::unexpected(toErrno(named.error()));
     }
-    return msg;
+    return Message{headerFrom(m_header), std::move(body.body)};
 }
 
 } // namespace xkbus::frontend

@@ -48,8 +48,7 @@ private:
     kbus_message_t m_header{};
     // The entire body: name, its padding, data, its padding, end guard.
     uint64_t m_bodyFilled = 0;
-    std::string m_name;
-    std::vector<std::byte> m_data;
+    MessageBody::Unwritten m_body; // name and data, written as they arrive
     std::array<std::byte, 4> m_guard{};
 };
 

@@ -13,8 +13,8 @@ Msg fromChannel(frontend::Message m) {
     out.origFrom = h.origFrom;
     out.finalTo = h.finalTo;
     out.flags = h.flags;
-    out.name = std::move(m.name);
-    out.data = std::move(m.data);
+    out.name = std::string(m.name());
+    out.data.assign(m.data().begin(), m.data().end());
     return out;
 }
 
@@ -27,8 +27,7 @@ frontend::Message toChannel(const Msg& m) {
     out.header.origFrom = m.origFrom;
     out.header.finalTo = m.finalTo;
     out.header.flags = m.flags;
-    out.name = m.name;
-    out.data = m.data;
+    out.body = MessageBody::copyOf(m.name, m.data);
     return out;
 }
 

@@ -1,8 +1,8 @@
 // The Limpet rules. See docs/limpet.md for the reasoning behind each one.
 #include <functional>
 #include <string>
-#include <xkbus/core/message.hpp>
-#include <xkbus/core/names.hpp>
+#include <xkbus/common/message.hpp>
+#include <xkbus/common/names.hpp>
 #include <xkbus/limpet/limpet.hpp>
 
 namespace xkbus::limpet {
@@ -37,7 +37,7 @@ Limpet::Limpet(Config config, BusPort& bus, LinkSink& link)
     : m_config(std::move(config)), m_bus(bus), m_link(link) {}
 
 Result<void> Limpet::start() {
-    if (m_config.networkId == 0 || !core::checkBindName(m_config.filter)) {
+    if (m_config.networkId == 0 || !checkBindName(m_config.filter)) {
         return fail(Errc::INVALID);
     }
     // In this order, stopping at the first failure: REPORTREPLIERBINDS last,
@@ -164,8 +164,8 @@ void Limpet::fromBus(const Msg& msg) {
 }
 
 void Limpet::bindEventFromBus(const Msg& msg) {
-    core::BindEvent event;
-    if (!core::decodeBindEventData(msg.data, event) || event.binder == m_bus.id() ||
+    BindEvent event;
+    if (!decodeBindEventData(msg.data, event) || event.binder == m_bus.id() ||
         !covered(event.name)) {
         return; // our own proxy bind, or a name that does not cross
     }
@@ -404,10 +404,10 @@ bool Limpet::covered(std::string_view bindName) const {
         return true;
     }
     std::string asName(bindName);
-    if (core::wildKindOf(asName) != core::WildKind::NONE) {
+    if (wildKindOf(asName) != WildKind::NONE) {
         asName.back() = 'x'; // "$.a.*" is covered if "$.a.x" is
     }
-    return core::checkMessageName(asName) && core::nameMatches(m_config.filter, asName);
+    return checkMessageName(asName) && nameMatches(m_config.filter, asName);
 }
 
 LimpetStats Limpet::stats() const {

@@ -1,6 +1,6 @@
 // Encoding and checked decoding of the Limpet link frames (docs/limpet.md).
 #include <algorithm>
-#include <xkbus/core/names.hpp>
+#include <xkbus/common/names.hpp>
 #include <xkbus/limpet/wire.hpp>
 
 namespace xkbus::limpet {
@@ -137,7 +137,7 @@ Result<Frame> decodeBind(Reader& r) {
     }
     b.isBind = isBind == 1;
     b.name = toString(r.take(len));
-    if (!r.done() || !core::checkBindName(b.name) || b.name == NAME_REPLIER_BIND_EVENT) {
+    if (!r.done() || !checkBindName(b.name) || b.name == NAME_REPLIER_BIND_EVENT) {
         return fail(Errc::PROTOCOL_VIOLATION);
     }
     return Frame{std::move(b)};
@@ -171,7 +171,7 @@ Result<Frame> decodeMsg(Reader& r) {
     auto data = r.take(dataLen);
     m.data.assign(data.begin(), data.end());
     // Every crossing message carries a network id (the Limpet that let it out).
-    if (!r.done() || m.id.networkId == 0 || !flagsValid(m) || !core::checkMessageName(m.name)) {
+    if (!r.done() || m.id.networkId == 0 || !flagsValid(m) || !checkMessageName(m.name)) {
         return fail(Errc::PROTOCOL_VIOLATION);
     }
     return Frame{std::move(m)};

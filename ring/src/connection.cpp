@@ -28,11 +28,20 @@ void explain(std::string_view* why, std::string_view reason) noexcept {
 
 } // namespace
 
+SpinPolicy spinWhereUseful(SpinPolicy wanted) noexcept {
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    if (::sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) <= 1) {
+        wanted.maxSpin = std::chrono::nanoseconds(0);
+    }
+    return wanted;
+}
+
 Connection::Connection(std::unique_ptr<Mapping> control, std::unique_ptr<Mapping> ringPages,
                        Transport transport, Endpoint endpoint, SpinPolicy spin, GrantRef controlRef)
     : m_control(std::move(control)), m_ringPages(std::move(ringPages)),
-      m_transport(std::move(transport)), m_endpoint(std::move(endpoint)), m_spin(spin),
-      m_spinBudget(spin.maxSpin), m_controlRef(controlRef) {}
+      m_transport(std::move(transport)), m_endpoint(std::move(endpoint)),
+      m_spin(spinWhereUseful(spin)), m_spinBudget(m_spin.maxSpin), m_controlRef(controlRef) {}
 
 Connection::~Connection() {
     if (m_control && m_transport.events) {
@@ -42,10 +51,18 @@ Connection::~Connection() {
 }
 
 Result<void> Connection::kickIfAsked() {
-    if (m_endpoint.takeKick()) {
-        return m_transport.events->notify();
+    if (!m_endpoint.takeKick()) {
+        return {};
     }
-    return {};
+    auto kicked = m_transport.events->notify();
+    if (!kicked && kicked.error() == Errc::DISCONNECTED) {
+        // The kick found the peer gone (the local socket's EPIPE): apply the
+        // unmap-notify contract now. What it wrote before it died can still
+        // be read; after that the ring reports DISCONNECTED itself.
+        m_endpoint.markPeerGone();
+        return {};
+    }
+    return kicked;
 }
 
 Result<void> Connection::checkLiveness() {
@@ -64,8 +81,8 @@ Result<void> Connection::checkLiveness() {
     return {};
 }
 
-Result<void> Connection::trySend(std::span<const std::byte> record) {
-    auto sent = m_endpoint.trySend(record);
+Result<void> Connection::trySend(RecordParts parts, Kick kick) {
+    auto sent = m_endpoint.trySend(parts, kick);
     auto kicked = kickIfAsked();
     return sent ? kicked : sent;
 }
@@ -92,7 +109,9 @@ std::array<int, 2> Connection::pollFds() const noexcept {
 }
 
 Result<void> Connection::onWakeup(bool livenessReadable) {
-    if (auto acked = m_transport.events->acknowledge(); !acked) {
+    if (m_transport.events->edgeTriggered()) {
+        // Nothing to consume: every kick is reported once.
+    } else if (auto acked = m_transport.events->acknowledge(); !acked) {
         return acked;
     }
     return livenessReadable ? checkLiveness() : Result<void>{};
@@ -125,16 +144,16 @@ bool Connection::spinUntilProgress() {
     }
 }
 
-Result<void> Connection::waitForProgress(Clock::time_point deadline, bool forever) {
-    if (spinUntilProgress()) {
-        return {};
+Result<bool> Connection::waitForProgress(Clock::time_point deadline, bool forever, int extraFd) {
+    if (extraFd < 0 && spinUntilProgress()) {
+        return false;
     }
     auto armed = m_endpoint.armForWakeup();
     if (!armed) {
         return fail(armed.error());
     }
     if (*armed) {
-        return {}; // progress arrived between the spin and the arming
+        return false; // progress arrived between the spin and the arming
     }
     std::chrono::milliseconds timeout(-1);
     if (!forever) {
@@ -145,24 +164,25 @@ Result<void> Connection::waitForProgress(Clock::time_point deadline, bool foreve
         // Round up so a sub-millisecond remainder still sleeps.
         timeout = std::chrono::ceil<std::chrono::milliseconds>(left);
     }
-    const int livenessFd = m_transport.liveness ? m_transport.liveness->pollFd() : -1;
-    auto waited = m_transport.events->wait(timeout, livenessFd);
+    auto waited = m_transport.events->wait(timeout, extraFd);
     if (!waited) {
         return fail(waited.error());
     }
-    // Only a readable liveness fd can mean death: asking it otherwise cost a
-    // failing recvmsg on every wakeup.
-    return *waited ? checkLiveness() : Result<void>{};
+    // The event channel watches for death as it waits (the local socket's
+    // EOF, or Xen's unmap notify): only apply what it saw.
+    if (auto live = checkLiveness(); !live) {
+        return fail(live.error());
+    }
+    return *waited;
 }
 
-Result<void> Connection::send(std::span<const std::byte> record,
-                              std::chrono::milliseconds timeout) {
+Result<void> Connection::send(RecordParts parts, Kick kick, std::chrono::milliseconds timeout) {
     const bool forever = timeout.count() < 0;
     const auto deadline = Clock::now() + (forever ? std::chrono::milliseconds(0) : timeout);
     bool started = false;
     for (;;) {
         if (!started) {
-            auto sent = trySend(record);
+            auto sent = trySend(parts, kick);
             if (sent) {
                 started = true;
             } else if (sent.error() != Errc::TRY_AGAIN) {
@@ -177,7 +197,7 @@ Result<void> Connection::send(std::span<const std::byte> record,
             return {};
         }
         if (auto waited = waitForProgress(deadline, forever); !waited) {
-            return waited;
+            return fail(waited.error());
         }
     }
 }
@@ -203,13 +223,13 @@ Result<std::span<const std::byte>> Connection::receive(std::chrono::milliseconds
     }
 }
 
-Result<void> Connection::waitForActivity(std::chrono::milliseconds timeout) {
+Result<bool> Connection::waitForActivity(std::chrono::milliseconds timeout, int extraFd) {
     if (m_endpoint.mayProgress()) {
-        return {};
+        return false;
     }
     const bool forever = timeout.count() < 0;
     const auto deadline = Clock::now() + (forever ? std::chrono::milliseconds(0) : timeout);
-    return waitForProgress(deadline, forever);
+    return waitForProgress(deadline, forever, extraFd);
 }
 
 Result<Connection> openFrontend(PageSharer& sharer, Transport transport,

@@ -46,7 +46,10 @@ Endpoint::Endpoint(RingMemory memory, const Layout& layout, Role role, uint32_t 
     m_producer = RingProducer(frontend ? toBackend : toFrontend);
     m_consumer = RingConsumer(frontend ? toFrontend : toBackend);
     m_ownStatus = frontend ? &block.frontendStatus.status : &block.backendStatus.status;
+    m_readiness = reinterpret_cast<uint8_t*>(memory.controlPage.data() + layout.readinessOffset);
     m_peerStatus = frontend ? &block.backendStatus.status : &block.frontendStatus.status;
+    m_ownBacklog = frontend ? &block.frontendStatus.backlog : &block.backendStatus.backlog;
+    m_peerBacklog = frontend ? &block.backendStatus.backlog : &block.frontendStatus.backlog;
 }
 
 Result<Endpoint> Endpoint::format(RingMemory memory, const Layout& layout,
@@ -98,7 +101,8 @@ Result<void> Endpoint::checkPeer() {
     return {};
 }
 
-Result<void> Endpoint::streamOut(std::span<const std::byte> bytes, size_t& sent, bool publish) {
+// Copies what fits of bytes[sent..] into the ring, unpublished.
+Result<void> Endpoint::stage(std::span<const std::byte> bytes, size_t& sent) {
     auto space = m_producer.freeSpace();
     if (!space) {
         return breakWith("consumer index is behind the ring or ahead of the producer");
@@ -106,17 +110,36 @@ Result<void> Endpoint::streamOut(std::span<const std::byte> bytes, size_t& sent,
     const size_t now = std::min<size_t>(*space, bytes.size() - sent);
     m_producer.stage(bytes.subspan(sent, now));
     sent += now;
-    if (publish) {
-        m_kick = m_producer.publish() || m_kick;
-    }
+    m_halfFull = *space - now < m_producer.size() / 2;
     return {};
 }
 
-Result<void> Endpoint::trySend(std::span<const std::byte> record) {
+void Endpoint::publish(Kick kick) noexcept {
+    const bool crossed = m_producer.publish();
+    if (kick == Kick::LAZY && m_halfFull) {
+        kick = Kick::IF_ASKED; // the peer must drain before we can go on
+    }
+    switch (kick) {
+    case Kick::IF_ASKED:
+        m_kick = m_kick || crossed || std::exchange(m_kickOwed, false);
+        break;
+    case Kick::LAZY:
+        m_kickOwed = m_kickOwed || crossed;
+        break;
+    case Kick::NEVER:
+        break;
+    }
+}
+
+Result<void> Endpoint::trySend(RecordParts parts, Kick kick) {
     if (broken()) {
         return fail(Errc::PROTOCOL_VIOLATION);
     }
-    if (record.size() > m_maxRecordBytes) {
+    size_t total = 0;
+    for (const auto& part : parts) {
+        total += part.size();
+    }
+    if (total > m_maxRecordBytes) {
         return fail(Errc::MESSAGE_TOO_BIG);
     }
     if (sendPending()) {
@@ -125,29 +148,36 @@ Result<void> Endpoint::trySend(std::span<const std::byte> record) {
     if (auto peer = checkPeer(); !peer) {
         return peer;
     }
-    const auto length = static_cast<uint32_t>(record.size());
+    const auto length = static_cast<uint32_t>(total);
     std::byte header[HEADER_BYTES];
     std::memcpy(header, &length, HEADER_BYTES); // little-endian, checked in layout.cpp
-    // Header and body become visible together: one publish (one full
-    // barrier, at most one kick) per record that fits, and the consumer
-    // never wakes for a header alone.
+    // The length and every part go straight into the ring, and become visible
+    // together: one publish (one full barrier, at most one kick) per record
+    // that fits, and the consumer never wakes for a header alone.
     size_t headerSent = 0;
-    if (auto r = streamOut(header, headerSent, false); !r) {
+    if (auto r = stage(header, headerSent); !r) {
         return r;
     }
-    size_t bodySent = 0;
+    size_t part = 0;
+    size_t partSent = 0;
     if (headerSent == HEADER_BYTES) {
-        if (auto r = streamOut(record, bodySent); !r) {
-            return r;
+        for (; part < parts.size(); ++part, partSent = 0) {
+            if (auto r = stage(parts[part], partSent); !r) {
+                return r;
+            }
+            if (partSent < parts[part].size()) {
+                break;
+            }
         }
-    } else {
-        m_kick = m_producer.publish() || m_kick;
     }
-    if (headerSent < HEADER_BYTES || bodySent < record.size()) {
-        // Keep the rest privately: the caller's buffer need not outlive this call.
+    publish(kick);
+    if (headerSent < HEADER_BYTES || part < parts.size()) {
+        // Keep the rest privately: the caller's buffers need not outlive this call.
         m_outgoing.assign(header + headerSent, header + HEADER_BYTES);
-        m_outgoing.insert(m_outgoing.end(), record.begin() + static_cast<ptrdiff_t>(bodySent),
-                          record.end());
+        for (size_t i = part; i < parts.size(); ++i) {
+            const auto rest = parts[i].subspan(i == part ? partSent : 0);
+            m_outgoing.insert(m_outgoing.end(), rest.begin(), rest.end());
+        }
         m_outSent = 0;
     }
     return {};
@@ -163,9 +193,10 @@ Result<bool> Endpoint::flush() {
     if (auto peer = checkPeer(); !peer) {
         return fail(peer.error());
     }
-    if (auto r = streamOut(m_outgoing, m_outSent); !r) {
+    if (auto r = stage(m_outgoing, m_outSent); !r) {
         return fail(r.error());
     }
+    publish(Kick::IF_ASKED);
     if (sendPending()) {
         return false;
     }
@@ -207,20 +238,22 @@ Result<std::optional<std::span<const std::byte>>> Endpoint::tryReceive() {
                 m_kick = m_consumer.release() || m_kick;
                 return breakWith("record longer than the maximum record size");
             }
-            if (m_incoming.size() < m_inLength) {
-                m_incoming.resize(m_inLength);
+            if (m_incomingCapacity < m_inLength || !m_incoming) {
+                // Not zeroed: every byte is written before it is read.
+                m_incoming = std::make_shared_for_overwrite<std::byte[]>(m_inLength);
+                m_incomingCapacity = m_inLength;
             }
         }
     }
     if (m_inHeaderHave == HEADER_BYTES) {
         const size_t now = std::min<size_t>(left, m_inLength - m_inHave);
-        m_consumer.take(std::span(m_incoming.data() + m_inHave, now));
+        m_consumer.take(std::span(m_incoming.get() + m_inHave, now));
         m_inHave += now;
     }
     m_kick = m_consumer.release() || m_kick;
     if (m_inHeaderHave == HEADER_BYTES && m_inHave == m_inLength) {
         m_inDelivered = true;
-        return std::optional(std::span<const std::byte>(m_incoming.data(), m_inLength));
+        return std::optional(std::span<const std::byte>(m_incoming.get(), m_inLength));
     }
     if (!peer) {
         return fail(peer.error());
@@ -259,6 +292,24 @@ Result<bool> Endpoint::armForWakeup() {
     return false;
 }
 
+std::shared_ptr<std::byte[]> Endpoint::takeReceived() {
+    const size_t length = m_inLength;
+    // A buffer grown for an earlier, larger record would keep that much
+    // memory alive with this one: hand over a tight copy instead.
+    if (m_incomingCapacity > 2 * size_t{length} + abi::PAGE_SIZE) {
+        auto copy = std::make_shared_for_overwrite<std::byte[]>(length);
+        std::memcpy(copy.get(), m_incoming.get(), length);
+        return copy;
+    }
+    m_incomingCapacity = 0;
+    return std::move(m_incoming);
+}
+
+bool Endpoint::dataWaiting() noexcept {
+    auto data = m_consumer.available();
+    return !data || *data > 0;
+}
+
 bool Endpoint::mayProgress() noexcept {
     if (broken() || loadOnce(*m_peerStatus) == abi::STATUS_GONE) {
         return true;
@@ -276,6 +327,29 @@ bool Endpoint::mayProgress() noexcept {
 
 bool Endpoint::takeKick() noexcept {
     return std::exchange(m_kick, false);
+}
+
+void Endpoint::setBacklog(bool backlog) noexcept {
+    storeSeqCst(*m_ownBacklog, uint8_t{backlog ? uint8_t{1} : uint8_t{0}});
+}
+
+bool Endpoint::peerBacklogged() noexcept {
+    return loadSeqCst(*m_peerBacklog) != 0;
+}
+
+void Endpoint::noteCleared(uint32_t slot) noexcept {
+    if (slot < m_layout.readinessSlots) {
+        storeSeqCst(m_readiness[slot], uint8_t{1});
+    }
+}
+
+bool Endpoint::takeClearNote(uint32_t slot) noexcept {
+    // Any non-zero byte counts: a frontend may only hurt its own fds with it.
+    return slot < m_layout.readinessSlots && exchangeSeqCst(m_readiness[slot], uint8_t{0}) != 0;
+}
+
+bool Endpoint::hasClearNote(uint32_t slot) noexcept {
+    return slot < m_layout.readinessSlots && loadSeqCst(m_readiness[slot]) != 0;
 }
 
 bool Endpoint::peerAlive() noexcept {

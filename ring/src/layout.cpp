@@ -61,6 +61,10 @@ Result<Layout> computeLayout(uint8_t toBackendOrder, uint8_t toFrontendOrder) {
     if (grantListEnd > tailCursor) {
         return fail(Errc::INVALID);
     }
+    const size_t line = abi::CACHE_LINE;
+    layout.readinessOffset = static_cast<uint32_t>((grantListEnd + line - 1) / line * line);
+    layout.readinessSlots =
+        tailCursor > layout.readinessOffset ? tailCursor - layout.readinessOffset : 0;
     return layout;
 }
 

@@ -19,7 +19,7 @@ Record rec(RecordType type, uint32_t handle = 0, uint32_t arg = 0, uint64_t valu
     r.handle = handle;
     r.arg = arg;
     r.value = value;
-    r.name = std::move(name);
+    r.body = MessageBody::copyOf(name, {});
     return r;
 }
 
@@ -44,29 +44,37 @@ public:
     }
 
     // Sends a call and returns its RESULT, applying every record that came
-    // back to the receivers' mirrors first.
+    // back to the receivers' mirrors first. A call the dispatcher never
+    // answers fails the test, and its "result" matches no errno a test expects.
     Record call(ConnectionId id, Record r) {
         r.callId = ++m_calls;
         auto ok = dispatcher.handle(id, r);
         EXPECT_TRUE(ok) << ok.error();
-        Record result;
+        std::optional<Record> result;
         for (auto& out : dispatcher.takeOutgoing()) {
             delivered.push_back(out);
             if (out.record.type == RecordType::RESULT && out.to == id &&
                 out.record.callId == r.callId) {
+                EXPECT_FALSE(result) << "two RESULTs for one call";
                 result = out.record;
             } else {
                 apply(out);
             }
         }
-        return result;
+        if (!result) {
+            ADD_FAILURE() << "no RESULT for call " << r.callId;
+            Record none;
+            none.arg = UINT32_MAX;
+            return none;
+        }
+        return *result;
     }
 
     void apply(const Outgoing& out) {
         auto& mirror = mirrors[{out.to, out.record.handle}];
         switch (out.record.type) {
         case RecordType::PUSHED:
-            if (out.record.arg == 1) {
+            if ((out.record.arg & protocol::PUSHED_AT_HEAD) != 0) {
                 mirror.push_front(Mirrored{out.record.value, out.record});
             } else {
                 mirror.push_back(Mirrored{out.record.value, out.record});
@@ -127,7 +135,8 @@ TEST(Dispatcher, ProtocolViolationsAreReportedNotObeyed) {
     EXPECT_FALSE(h.dispatcher.handle(c, rec(RecordType::OPEN, 0, 0, 0, {})))
         << "a call before HELLO";
     EXPECT_FALSE(h.dispatcher.handle(c, rec(RecordType::HELLO, 0, 99, 0, {})));
-    ASSERT_TRUE(h.dispatcher.handle(c, rec(RecordType::HELLO, 0, 1, 0, {})));
+    ASSERT_TRUE(
+        h.dispatcher.handle(c, rec(RecordType::HELLO, 0, protocol::PROTOCOL_VERSION, 0, {})));
     EXPECT_FALSE(h.dispatcher.handle(c, rec(RecordType::PUSHED, 0, 0, 0, {})))
         << "a daemon-side record";
     h.open(c, 1);
@@ -172,7 +181,7 @@ TEST(Dispatcher, CopiesReachTheReceiverBeforeTheSenderHearsTheResult) {
     EXPECT_EQ(pushed->record.handle, 7u);
     auto got = h.pop(listener, 7);
     ASSERT_TRUE(got);
-    EXPECT_EQ(got->name, "$.x.y");
+    EXPECT_EQ(got->body.name(), "$.x.y");
     EXPECT_EQ(got->header.from, 1u);
     auto left = h.call(
         listener, rec(RecordType::CONTROL, 7, static_cast<uint32_t>(Control::NUM_MESSAGES), 0, {}));
@@ -210,8 +219,8 @@ TEST(Dispatcher, DisconnectTurnsWhatThePeerOwedIntoStatuses) {
     auto first = h.pop(sender, 1);
     auto second = h.pop(sender, 1);
     ASSERT_TRUE(first && second);
-    EXPECT_EQ(first->name, NAME_REPLIER_GONE_AWAY);
-    EXPECT_EQ(second->name, NAME_REPLIER_IGNORED);
+    EXPECT_EQ(first->body.name(), NAME_REPLIER_GONE_AWAY);
+    EXPECT_EQ(second->body.name(), NAME_REPLIER_IGNORED);
     EXPECT_EQ(h.dispatcher.connectionCount(), 1u);
 }
 
@@ -252,7 +261,7 @@ TEST(Dispatcher, PerConnectionQuotasOnKsocksAndBindings) {
     core::Core core(config);
     Dispatcher d(core, Quotas{2, 1});
     const ConnectionId c = d.connect(PeerInfo{});
-    ASSERT_TRUE(d.handle(c, rec(RecordType::HELLO, 0, 1, 0, {})));
+    ASSERT_TRUE(d.handle(c, rec(RecordType::HELLO, 0, protocol::PROTOCOL_VERSION, 0, {})));
     ASSERT_TRUE(d.handle(c, rec(RecordType::OPEN, 1, 0, 0, {})));
     ASSERT_TRUE(d.handle(c, rec(RecordType::OPEN, 2, 0, 0, {})));
     ASSERT_TRUE(d.handle(c, rec(RecordType::OPEN, 3, 0, 0, {})));
@@ -296,7 +305,7 @@ TEST(Dispatcher, AConnectionOverItsByteQuotaMissesMessagesOthersStillGet) {
     h.bind(fine, 1, "$.x");
     for (int i = 0; i < 20; ++i) {
         Record r = rec(RecordType::SEND, 1, 0, 0, "$.x");
-        r.data.assign(100, std::byte{1});
+        r.body = MessageBody::copyOf("$.x", std::vector<std::byte>(100, std::byte{1}));
         h.call(sender, r);
         h.pop(fine, 1); // fine keeps up; hog never reads
     }
@@ -318,13 +327,13 @@ TEST(DispatcherIntrospection, BindingsAndStatsComeAsJson) {
     auto bindings = h.call(c, rec(RecordType::INTROSPECT, 0,
                                   static_cast<uint32_t>(protocol::Introspect::BINDINGS), 0));
     ASSERT_EQ(bindings.arg, 0u);
-    const std::string text(reinterpret_cast<const char*>(bindings.data.data()),
-                           bindings.data.size());
+    const std::string text(reinterpret_cast<const char*>(bindings.body.data().data()),
+                           bindings.body.data().size());
     EXPECT_EQ(text, R"([{"ksock":1,"name":"$.a.*","owner":77,"replier":true}])");
     auto stats = h.call(
         c, rec(RecordType::INTROSPECT, 0, static_cast<uint32_t>(protocol::Introspect::STATS), 0));
-    const std::string statsText(reinterpret_cast<const char*>(stats.data.data()),
-                                stats.data.size());
+    const std::string statsText(reinterpret_cast<const char*>(stats.body.data().data()),
+                                stats.body.data().size());
     EXPECT_NE(statsText.find(R"("next_ksock_id":2)"), std::string::npos) << statsText;
     auto missing = h.call(c, rec(RecordType::INTROSPECT, 0, 1, 9));
     EXPECT_EQ(missing.arg, static_cast<uint32_t>(ENOENT));

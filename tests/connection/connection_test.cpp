@@ -34,10 +34,10 @@ TEST_F(ConnectionTest, AnnouncementReachesAnotherProcess) {
     ASSERT_TRUE(id);
     auto got = listener->nextMessage().value();
     ASSERT_TRUE(got);
-    EXPECT_EQ(got->name, "$.x.y");
+    EXPECT_EQ(got->name(), "$.x.y");
     EXPECT_EQ(got->header.id, *id);
     EXPECT_EQ(got->header.from, sender->id());
-    EXPECT_EQ(got->data.size(), 2u);
+    EXPECT_EQ(got->data().size(), 2u);
     EXPECT_FALSE(listener->nextMessage().value());
     EXPECT_EQ(listener->send(textMessage("$.x.y")).error(), Errc::NOT_OPEN_FOR_WRITE);
 }
@@ -76,8 +76,8 @@ TEST_F(ConnectionTest, PopIsReportedSoADeadReaderOwesIgnoredNotGoneAway) {
     auto first = sender->nextMessage().value();
     auto second = sender->nextMessage().value();
     ASSERT_TRUE(first && second);
-    EXPECT_EQ(first->name, NAME_REPLIER_GONE_AWAY);
-    EXPECT_EQ(second->name, NAME_REPLIER_IGNORED);
+    EXPECT_EQ(first->name(), NAME_REPLIER_GONE_AWAY);
+    EXPECT_EQ(second->name(), NAME_REPLIER_IGNORED);
     EXPECT_EQ(replier->bind("$.r", false).error(), Errc::DISCONNECTED);
 }
 
@@ -89,7 +89,7 @@ TEST_F(ConnectionTest, ClosingAKsockSendsItsStatuses) {
     ASSERT_TRUE(replier->bind("$.q", true));
     sender->send(textMessage("$.q", "", FLAG_WANT_A_REPLY)).value();
     replier.reset(); // KsockChannel's destructor closes it
-    EXPECT_EQ(sender->nextMessage().value()->name, NAME_REPLIER_GONE_AWAY);
+    EXPECT_EQ(sender->nextMessage().value()->name(), NAME_REPLIER_GONE_AWAY);
 }
 
 TEST_F(ConnectionTest, UnbindRemovesMirroredCopies) {
@@ -113,7 +113,7 @@ TEST_F(ConnectionTest, UrgentOrderSurvivesTheMirror) {
     ASSERT_TRUE(sender->send(textMessage("$.three", "", FLAG_URGENT)));
     std::vector<std::string> names;
     while (auto m = l->nextMessage().value()) {
-        names.push_back(m->name);
+        names.emplace_back(m->name());
     }
     EXPECT_EQ(names, (std::vector<std::string>{"$.three", "$.two", "$.one"}));
 }
@@ -134,7 +134,7 @@ TEST_F(ConnectionTest, LaggingMirrorFallsBackToTheDaemon) {
     slowLink->maxPerReceive = 1;
     std::string order;
     while (auto m = l->nextMessage().value()) {
-        order.append(reinterpret_cast<const char*>(m->data.data()), m->data.size());
+        order.append(reinterpret_cast<const char*>(m->data().data()), m->data().size());
     }
     EXPECT_EQ(order, "01234");
     EXPECT_NE(std::find(daemon.received.begin(), daemon.received.end(), protocol::RecordType::NEXT),

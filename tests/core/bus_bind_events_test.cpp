@@ -33,9 +33,9 @@ TEST_F(BindEventTest, BindAndUnbindAreReportedWhenAskedFor) {
     EXPECT_EQ(e1.binder, replier);
     EXPECT_EQ(e1.name, "$.q");
     EXPECT_FALSE(eventOf(*unbound).isBind);
-    EXPECT_EQ(bound->flags, FLAG_SYNTHETIC | FLAG_ALL_OR_FAIL);
-    EXPECT_EQ(bound->from, 0u);
-    EXPECT_EQ(bound->to, 0u);
+    EXPECT_EQ(bound->header.flags, FLAG_SYNTHETIC | FLAG_ALL_OR_FAIL);
+    EXPECT_EQ(bound->header.from, 0u);
+    EXPECT_EQ(bound->header.to, 0u);
     EXPECT_EQ(bus.reportReplierBinds(watcher, QUERY).value(), 1u);
 }
 

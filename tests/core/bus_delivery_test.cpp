@@ -20,9 +20,9 @@ TEST_F(DeliveryTest, NetworkIdsAreKeptUntouched) {
     auto a = open();
     bind(a, "$.x");
     Message m = makeMessage("$.x");
-    m.id = MsgId{7, 42};
+    m.header.id = MsgId{7, 42};
     EXPECT_EQ(bus.send(a, m).value(), (MsgId{7, 42}));
-    EXPECT_EQ(pop(a)->id, (MsgId{7, 42}));
+    EXPECT_EQ(pop(a)->header.id, (MsgId{7, 42}));
     EXPECT_EQ(bus.lastSent(a).value(), (MsgId{7, 42}));
 }
 
@@ -31,19 +31,19 @@ TEST_F(DeliveryTest, FromIsSetExtraZeroedSyntheticClearedLinkageKept) {
     auto listener = open();
     bind(listener, "$.x");
     Message m = makeMessage("$.x", "payload", FLAG_SYNTHETIC | 0x10000);
-    m.from = 999;
-    m.extra = 5;
-    m.origFrom = OrigFrom{3, 4};
-    m.finalTo = OrigFrom{5, 6};
+    m.header.from = 999;
+    m.header.extra = 5;
+    m.header.origFrom = OrigFrom{3, 4};
+    m.header.finalTo = OrigFrom{5, 6};
     ASSERT_TRUE(bus.send(sender, m));
     auto got = pop(listener);
     ASSERT_TRUE(got);
-    EXPECT_EQ(got->from, sender);
-    EXPECT_EQ(got->extra, 0u);
-    EXPECT_EQ(got->flags & FLAG_SYNTHETIC, 0u);
-    EXPECT_EQ(got->flags & 0x10000, 0x10000u) << "user flag bits are untouched";
-    EXPECT_EQ(got->origFrom, (OrigFrom{3, 4}));
-    EXPECT_EQ(got->finalTo, (OrigFrom{5, 6}));
+    EXPECT_EQ(got->header.from, sender);
+    EXPECT_EQ(got->header.extra, 0u);
+    EXPECT_EQ(got->header.flags & FLAG_SYNTHETIC, 0u);
+    EXPECT_EQ(got->header.flags & 0x10000, 0x10000u) << "user flag bits are untouched";
+    EXPECT_EQ(got->header.origFrom, (OrigFrom{3, 4}));
+    EXPECT_EQ(got->header.finalTo, (OrigFrom{5, 6}));
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(got->data().data()), got->data().size()),
               "payload");
 }
@@ -53,7 +53,7 @@ TEST_F(DeliveryTest, TrustedKsockMayKeepSyntheticFlag) {
     auto listener = open();
     bind(listener, "$.x");
     ASSERT_TRUE(announce(limpet, "$.x", FLAG_SYNTHETIC));
-    EXPECT_EQ(pop(listener)->flags & FLAG_SYNTHETIC, FLAG_SYNTHETIC);
+    EXPECT_EQ(pop(listener)->header.flags & FLAG_SYNTHETIC, FLAG_SYNTHETIC);
 }
 
 TEST_F(DeliveryTest, WantYouToReplyOnlyOnTheRepliersCopy) {
@@ -118,7 +118,7 @@ TEST_F(DeliveryTest, OnlyOnceAppliesPerSendNotAcrossSends) {
     bind(l, "$.x");
     ASSERT_TRUE(bus.onlyOnce(l, 1));
     Message m = makeMessage("$.x");
-    m.id = MsgId{9, 9}; // same network id twice: still two distinct sends
+    m.header.id = MsgId{9, 9}; // same network id twice: still two distinct sends
     ASSERT_TRUE(bus.send(sender, m));
     ASSERT_TRUE(bus.send(sender, m));
     EXPECT_EQ(queued(l), 2u);
@@ -150,7 +150,7 @@ TEST_F(DeliveryTest, BothSendFlagsAreInvalid) {
 TEST_F(DeliveryTest, RequestThatIsAlsoAReplyIsInvalid) {
     auto sender = open();
     Message m = makeMessage("$.x", "", FLAG_WANT_A_REPLY);
-    m.inReplyTo = MsgId{0, 1};
+    m.header.inReplyTo = MsgId{0, 1};
     EXPECT_EQ(errOf(bus.send(sender, m)), Errc::INVALID);
 }
 

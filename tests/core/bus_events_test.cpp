@@ -55,7 +55,7 @@ TEST_F(QueueEventTest, PopCopyTakesThatCopyWhereverItIs) {
     auto events = bus.takeQueueEvents();
     auto second = bus.popCopy(l, events[1].copyId);
     ASSERT_TRUE(second);
-    EXPECT_EQ(second->id, (MsgId{0, 2}));
+    EXPECT_EQ(second->header.id, (MsgId{0, 2}));
     EXPECT_EQ(bus.numMessages(l).value(), 1u);
     ASSERT_FALSE(bus.popCopy(l, events[1].copyId)) << "a copy is popped once";
     EXPECT_EQ(bus.popCopy(l, 999999).error(), Errc::INVALID);

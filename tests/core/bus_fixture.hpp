@@ -30,15 +30,15 @@ protected:
 
     Result<MsgId> request(KsockId k, std::string_view name, uint32_t flags = 0, KsockId to = 0) {
         Message m = makeMessage(name, "", flags | FLAG_WANT_A_REPLY);
-        m.to = to;
+        m.header.to = to;
         return bus.send(k, m);
     }
 
     Result<MsgId> reply(KsockId k, const Message& req, std::string_view data = "",
                         uint32_t flags = 0) {
         Message m = makeMessage(req.name(), data, flags);
-        m.inReplyTo = req.id;
-        m.to = req.from;
+        m.header.inReplyTo = req.header.id;
+        m.header.to = req.header.from;
         return bus.send(k, m);
     }
 

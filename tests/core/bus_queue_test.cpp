@@ -136,7 +136,7 @@ TEST_F(QueueTest, AllOrWaitCompletesWhenRoomAppears) {
     EXPECT_NE(std::find(woken.begin(), woken.end(), sender), woken.end());
     auto second = pop(full);
     ASSERT_TRUE(second);
-    EXPECT_EQ(second->id, (MsgId{0, 2}));
+    EXPECT_EQ(second->header.id, (MsgId{0, 2}));
     EXPECT_TRUE(announce(sender, "$.y"));
 }
 
@@ -169,9 +169,9 @@ TEST_F(QueueTest, PendingRequestWhoseReplierLeavesGetsDisappeared) {
     ASSERT_TRUE(first && second);
     EXPECT_EQ(first->name(), NAME_REPLIER_GONE_AWAY);
     EXPECT_EQ(second->name(), NAME_REPLIER_DISAPPEARED);
-    EXPECT_EQ(second->inReplyTo, blockedId);
-    EXPECT_EQ(second->from, 0u);
-    EXPECT_EQ(second->flags, FLAG_SYNTHETIC);
+    EXPECT_EQ(second->header.inReplyTo, blockedId);
+    EXPECT_EQ(second->header.from, 0u);
+    EXPECT_EQ(second->header.flags, FLAG_SYNTHETIC);
 }
 
 TEST_F(QueueTest, PendingStatefulRequestToAReplacedReplierGetsErrorSending) {
@@ -191,7 +191,7 @@ TEST_F(QueueTest, PendingStatefulRequestToAReplacedReplierGetsErrorSending) {
     std::vector<MsgId> about;
     while (auto m = pop(sender)) {
         names.emplace_back(m->name());
-        about.push_back(m->inReplyTo);
+        about.push_back(m->header.inReplyTo);
     }
     ASSERT_EQ(names.size(), 2u);
     EXPECT_EQ(names[0], NAME_REPLIER_UNBOUND);
@@ -221,8 +221,8 @@ TEST_F(QueueTest, BlockedStatefulRequestWhoseReplierIsReplacedGetsErrorSending) 
     auto status = pop(sender);
     ASSERT_TRUE(status);
     EXPECT_EQ(status->name(), NAME_ERROR_SENDING);
-    EXPECT_EQ(status->inReplyTo, blockedId);
-    EXPECT_EQ(status->from, 0u);
+    EXPECT_EQ(status->header.inReplyTo, blockedId);
+    EXPECT_EQ(status->header.from, 0u);
     EXPECT_FALSE(pop(successor)) << "the request went nowhere";
 }
 
@@ -302,8 +302,8 @@ TEST(ChargeGroups, RepliesUseTheirReservedSlotWhateverTheQuota) {
     auto id = bus.send(sender, makeMessage("$.q", "", FLAG_WANT_A_REPLY)).value();
     auto req = bus.nextMessage(replier).value();
     Message reply = makeMessage("$.q", std::string(1000, 'r'));
-    reply.inReplyTo = id;
-    reply.to = sender;
+    reply.header.inReplyTo = id;
+    reply.header.to = sender;
     EXPECT_TRUE(bus.send(replier, reply));
     EXPECT_TRUE(bus.nextMessage(sender).value());
 }

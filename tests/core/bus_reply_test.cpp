@@ -24,16 +24,16 @@ TEST_F(ReplyTest, ReplyGoesToSenderFirstThenListenersNotTheReplier) {
     auto id = request(sender, "$.q").value();
     auto req = pop(replier);
     ASSERT_TRUE(req);
-    EXPECT_EQ(req->id, id);
+    EXPECT_EQ(req->header.id, id);
     pop(listener);
     (void)bus.takeWakeups();
     auto replyId = reply(replier, *req, "answer").value();
     EXPECT_EQ(bus.takeWakeups(), (std::vector<KsockId>{sender, listener}));
     auto got = pop(sender);
     ASSERT_TRUE(got);
-    EXPECT_EQ(got->inReplyTo, id);
-    EXPECT_EQ(got->id, replyId);
-    EXPECT_EQ(got->from, replier);
+    EXPECT_EQ(got->header.inReplyTo, id);
+    EXPECT_EQ(got->header.id, replyId);
+    EXPECT_EQ(got->header.from, replier);
     EXPECT_TRUE(pop(listener));
     EXPECT_FALSE(pop(replier)) << "repliers only receive requests";
     EXPECT_EQ(bus.numUnrepliedTo(replier).value(), 0u);
@@ -60,7 +60,7 @@ TEST_F(ReplyTest, ReplyToAnUnknownIdOrTwiceIsConnRefused) {
     request(sender, "$.q").value();
     auto req = pop(replier);
     Message wrong = *req;
-    wrong.id.serialNum += 100;
+    wrong.header.id.serialNum += 100;
     EXPECT_EQ(errOf(reply(replier, wrong)), Errc::REPLY_NOT_EXPECTED);
     ASSERT_TRUE(reply(replier, *req));
     EXPECT_EQ(errOf(reply(replier, *req)), Errc::REPLY_NOT_EXPECTED) << "second reply";
@@ -109,10 +109,10 @@ TEST_F(ReplyTest, UnbindRemovesQueuedRequestsWithUnbound) {
     auto status = pop(sender);
     ASSERT_TRUE(status);
     EXPECT_EQ(status->name(), NAME_REPLIER_UNBOUND);
-    EXPECT_EQ(status->inReplyTo, id);
-    EXPECT_EQ(status->from, replier);
-    EXPECT_EQ(status->to, sender);
-    EXPECT_EQ(status->flags, FLAG_SYNTHETIC);
+    EXPECT_EQ(status->header.inReplyTo, id);
+    EXPECT_EQ(status->header.from, replier);
+    EXPECT_EQ(status->header.to, sender);
+    EXPECT_EQ(status->header.flags, FLAG_SYNTHETIC);
     EXPECT_TRUE(status->data().empty());
 }
 
@@ -167,7 +167,7 @@ TEST_F(ReplyTest, RequestToSelfGetsUnboundOnUnbind) {
     auto status = pop(self);
     ASSERT_TRUE(status);
     EXPECT_EQ(status->name(), NAME_REPLIER_UNBOUND);
-    EXPECT_EQ(status->inReplyTo, id);
+    EXPECT_EQ(status->header.inReplyTo, id);
 }
 
 TEST_F(ReplyTest, CloseSendsGoneAwayForQueuedAndIgnoredForPopped) {
@@ -182,9 +182,9 @@ TEST_F(ReplyTest, CloseSendsGoneAwayForQueuedAndIgnoredForPopped) {
     ASSERT_TRUE(bus.close(replier));
     std::vector<std::pair<std::string, MsgId>> got;
     while (auto m = pop(sender)) {
-        got.emplace_back(std::string(m->name()), m->inReplyTo);
-        EXPECT_EQ(m->from, replier);
-        EXPECT_EQ(m->flags, FLAG_SYNTHETIC);
+        got.emplace_back(std::string(m->name()), m->header.inReplyTo);
+        EXPECT_EQ(m->header.from, replier);
+        EXPECT_EQ(m->header.flags, FLAG_SYNTHETIC);
     }
     const std::vector<std::pair<std::string, MsgId>> want = {
         {std::string(NAME_REPLIER_GONE_AWAY), second},
@@ -202,7 +202,7 @@ TEST_F(ReplyTest, StatusIdsComeFromTheBusSerial) {
     auto id = request(sender, "$.q").value();
     ASSERT_TRUE(bus.close(replier));
     auto status = pop(sender);
-    EXPECT_EQ(status->id, (MsgId{0, id.serialNum + 1}));
+    EXPECT_EQ(status->header.id, (MsgId{0, id.serialNum + 1}));
 }
 
 TEST_F(ReplyTest, FindReplierResolvesWildcardsLikeASend) {

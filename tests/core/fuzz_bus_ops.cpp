@@ -61,14 +61,14 @@ void checkGuarantee(const Bus& bus, const std::vector<KsockId>& ids) {
         }
         for (const auto& item : k->queue) {
             if (item.msg.wantsYouToReply()) {
-                owed.emplace(item.msg.from, item.msg.id);
+                owed.emplace(item.msg.header.from, item.msg.header.id);
             }
         }
         for (const auto& o : k->owedReplies) {
             owed.emplace(o.to, o.request);
         }
         if (k->pending && k->pending->isRequest()) {
-            owed.emplace(id, k->pending->id);
+            owed.emplace(id, k->pending->header.id);
         }
     }
     for (KsockId id : ids) {
@@ -117,8 +117,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         case 4:
         case 5: {
             Message m = makeMessage(s.name(), std::string(s.byte() % 8, 'd'), s.word());
-            m.to = s.byte() % 4 == 0 ? ksock() : 0;
-            m.id = MsgId{s.byte() % 8 == 0 ? s.word() : 0, s.word()};
+            m.header.to = s.byte() % 4 == 0 ? ksock() : 0;
+            m.header.id = MsgId{s.byte() % 8 == 0 ? s.word() : 0, s.word()};
             (void)bus.send(ksock(), m);
             break;
         }
@@ -136,8 +136,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             }
             const Message& req = seen[s.byte() % seen.size()];
             Message reply = makeMessage(req.name(), "r", s.word() & ~FLAG_WANT_A_REPLY);
-            reply.inReplyTo = s.byte() % 8 == 0 ? MsgId{s.word(), s.word()} : req.id;
-            reply.to = s.byte() % 8 == 0 ? ksock() : req.from;
+            reply.header.inReplyTo = s.byte() % 8 == 0 ? MsgId{s.word(), s.word()} : req.header.id;
+            reply.header.to = s.byte() % 8 == 0 ? ksock() : req.header.from;
             (void)bus.send(ksock(), reply);
             break;
         }

@@ -211,7 +211,7 @@ private:
         Message m = makeMessage(SEND_NAMES[pick(SEND_NAMES.size())], "q",
                                 randomSendFlags() | FLAG_WANT_A_REPLY);
         if (pick(5) == 0) {
-            m.to = randomKsock(); // stateful: right or wrong replier
+            m.header.to = randomKsock(); // stateful: right or wrong replier
         }
         auto r = m_bus.send(id, m);
         if (r) {
@@ -264,8 +264,8 @@ private:
         ++m_popped;
         KsockModel& model = m_models[id];
         if (answerToUs) {
-            EXPECT_EQ(m->to, id);
-            EXPECT_EQ(model.outstanding.erase(m->inReplyTo), 1u)
+            EXPECT_EQ(m->header.to, id);
+            EXPECT_EQ(model.outstanding.erase(m->header.inReplyTo), 1u)
                 << "an answer for a request that was not outstanding: a second answer?";
             ++m_answers;
         }
@@ -308,15 +308,15 @@ private:
         const size_t which = pick(owed.size());
         const Message& req = owed[which];
         Message reply = makeMessage(req.name(), "r", randomSendFlags() & FLAG_URGENT);
-        reply.inReplyTo = req.id;
-        reply.to = req.from;
+        reply.header.inReplyTo = req.header.id;
+        reply.header.to = req.header.from;
         auto r = m_bus.send(id, reply);
         if (r) {
             noteAssignedId(*r);
             owed.erase(owed.begin() + static_cast<long>(which));
             return;
         }
-        const bool senderGone = !m_bus.isOpen(req.from);
+        const bool senderGone = !m_bus.isOpen(req.header.from);
         EXPECT_TRUE(r.error() == Errc::STILL_SENDING ||
                     (senderGone && r.error() == Errc::NO_RECIPIENT))
             << "reply failed with " << static_cast<int>(r.error());
@@ -331,11 +331,11 @@ private:
         }
         const KsockId id = randomKsock();
         Message reply = makeMessage("$.a", "bogus");
-        reply.inReplyTo = MsgId{0, static_cast<uint32_t>(1 + pick(m_lastSerial + 1))};
-        reply.to = randomKsock();
+        reply.header.inReplyTo = MsgId{0, static_cast<uint32_t>(1 + pick(m_lastSerial + 1))};
+        reply.header.to = randomKsock();
         const bool owedByUs =
             std::any_of(m_models[id].owed.begin(), m_models[id].owed.end(), [&](const Message& m) {
-                return m.id == reply.inReplyTo && m.from == reply.to;
+                return m.header.id == reply.header.inReplyTo && m.header.from == reply.header.to;
             });
         if (owedByUs) {
             return;
@@ -352,7 +352,7 @@ private:
         const KsockId id = randomKsock();
         const Ksock* state = m_bus.inspect(id);
         if (state->pending && state->pending->isRequest()) {
-            m_models[id].outstanding.erase(state->pending->id);
+            m_models[id].outstanding.erase(state->pending->header.id);
         }
         ASSERT_TRUE(m_bus.discard(id));
     }
@@ -434,7 +434,7 @@ private:
             for (const auto& item : k->queue) {
                 if (item.via == 0 && item.msg.isReply()) {
                     ++answersQueued;
-                    EXPECT_TRUE(model.outstanding.contains(item.msg.inReplyTo));
+                    EXPECT_TRUE(model.outstanding.contains(item.msg.header.inReplyTo));
                 }
             }
             EXPECT_EQ(model.outstanding.size(), k->awaitingReplies.size() + answersQueued)
@@ -475,14 +475,14 @@ private:
             const Ksock* k = m_bus.inspect(id);
             for (const auto& item : k->queue) {
                 if (item.msg.wantsYouToReply()) {
-                    owedBySomeone.emplace(item.msg.from, item.msg.id);
+                    owedBySomeone.emplace(item.msg.header.from, item.msg.header.id);
                 }
             }
             for (const auto& owed : k->owedReplies) {
                 owedBySomeone.emplace(owed.to, owed.request);
             }
             if (k->pending && k->pending->isRequest()) {
-                owedBySomeone.emplace(id, k->pending->id);
+                owedBySomeone.emplace(id, k->pending->header.id);
             }
         }
         for (KsockId id : m_open) {

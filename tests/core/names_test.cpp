@@ -1,8 +1,8 @@
 // Name validation, limits and wildcard matching (KBUS spec "Message names").
 #include <gtest/gtest.h>
 #include <string>
-#include <xkbus/core/message.hpp>
-#include <xkbus/core/names.hpp>
+#include <xkbus/common/message.hpp>
+#include <xkbus/common/names.hpp>
 
 namespace xkbus::core {
 namespace {

@@ -74,10 +74,10 @@ TEST_F(CppApiTest, RequestGetsGoneAwayWhenTheReplierIsKilled) {
     reap(replier);
     ASSERT_TRUE(answer) << describe(answer.error());
     EXPECT_TRUE(answer->isStatus());
-    EXPECT_EQ(answer->name, NAME_REPLIER_GONE_AWAY);
+    EXPECT_EQ(answer->name(), NAME_REPLIER_GONE_AWAY);
     auto ignored = k.receive(5s);
     ASSERT_TRUE(ignored) << "the status for the request it had read";
-    EXPECT_EQ(ignored->name, NAME_REPLIER_IGNORED);
+    EXPECT_EQ(ignored->name(), NAME_REPLIER_IGNORED);
 }
 
 TEST_F(CppApiTest, ReceiveTimesOutAndRequestWithoutReplierFails) {
@@ -120,7 +120,7 @@ TEST_F(CppApiTest, UnbindWithARequestQueuedSendsUnbound) {
     auto status = sender.receive(1s);
     ASSERT_TRUE(status);
     EXPECT_TRUE(status->isStatus());
-    EXPECT_EQ(status->name, NAME_REPLIER_UNBOUND);
+    EXPECT_EQ(status->name(), NAME_REPLIER_UNBOUND);
 }
 
 } // namespace
@@ -130,11 +130,7 @@ namespace xkbus::testing {
 namespace {
 
 frontend::Message announcementOf(std::string_view name, std::string_view text) {
-    frontend::Message m;
-    m.name = name;
-    m.data.assign(reinterpret_cast<const std::byte*>(text.data()),
-                  reinterpret_cast<const std::byte*>(text.data() + text.size()));
-    return m;
+    return makeMessage(name, text);
 }
 
 TEST_F(CppApiTest, ABatchArrivesInOrderWithAnOutcomeForEachMessage) {
@@ -162,9 +158,8 @@ TEST_F(CppApiTest, ABatchArrivesInOrderWithAnOutcomeForEachMessage) {
     }
     EXPECT_FALSE(listener.receive(100ms));
     EXPECT_EQ(sender.sendBatch({}).error(), Errc::INVALID);
-    std::vector<frontend::Message> tooBig(2, announcementOf("$.Batch.N", ""));
-    tooBig[0].data.resize(frontend::MAX_BATCH_BYTES / 2);
-    tooBig[1].data.resize(frontend::MAX_BATCH_BYTES / 2);
+    const std::vector<std::byte> half(frontend::MAX_BATCH_BYTES / 2);
+    std::vector<frontend::Message> tooBig(2, makeMessage("$.Batch.N", half));
     EXPECT_EQ(sender.sendBatch(tooBig).error(), Errc::MESSAGE_TOO_BIG);
 }
 
@@ -202,11 +197,11 @@ TEST_F(CppApiTest, BatchesFromTwoSendersNeverInterleave) {
     std::string run;
     int received = 0;
     while (auto m = listener.receive(1s)) {
-        if (!run.empty() && run.back() != m->name.back()) {
+        if (!run.empty() && run.back() != m->name().back()) {
             EXPECT_EQ(run.size() % EACH, 0u) << "a batch was cut after " << run.size();
             run.clear();
         }
-        run.push_back(m->name.back());
+        run.push_back(m->name().back());
         ++received;
     }
     EXPECT_EQ(received, 2 * BATCHES * EACH);

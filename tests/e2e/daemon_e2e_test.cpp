@@ -31,10 +31,9 @@ TEST_F(DaemonTest, RequestAndReplyBetweenProcesses) {
         if (!req || !*req || !(*req)->wantsYouToReply()) {
             return 3;
         }
-        frontend::Message answer = frontend::textMessage((*req)->name);
+        frontend::Message answer = frontend::textMessage((*req)->name(), "42");
         answer.header.inReplyTo = (*req)->header.id;
         answer.header.to = (*req)->header.from;
-        answer.data = {std::byte{'4'}, std::byte{'2'}};
         return (*k)->send(answer) ? 0 : 4;
     });
     ASSERT_TRUE(ready.waitOpen());
@@ -45,7 +44,7 @@ TEST_F(DaemonTest, RequestAndReplyBetweenProcesses) {
     auto reply = sender->nextMessage().value();
     ASSERT_TRUE(reply);
     EXPECT_EQ(reply->header.inReplyTo, id);
-    EXPECT_EQ(reply->data.size(), 2u);
+    EXPECT_EQ(reply->data().size(), 2u);
     EXPECT_EQ(reap(replier), 0);
 }
 
@@ -78,7 +77,7 @@ TEST_F(DaemonTest, KilledReplierGivesGoneAwayForQueuedAndIgnoredForRead) {
         auto m = sender->nextMessage().value();
         ASSERT_TRUE(m);
         EXPECT_EQ(m->header.flags & FLAG_SYNTHETIC, FLAG_SYNTHETIC);
-        got[m->name] = m->header.inReplyTo;
+        got[std::string(m->name())] = m->header.inReplyTo;
     }
     EXPECT_EQ(got[std::string(NAME_REPLIER_IGNORED)], first);
     EXPECT_EQ(got[std::string(NAME_REPLIER_GONE_AWAY)], second);
@@ -220,8 +219,8 @@ TEST_F(DaemonTest, NeverReadingClientCannotHoldMoreThanItsQuota) {
     ASSERT_TRUE(hog->bind("$.flood", false));
     ASSERT_TRUE(hog->control(frontend::Control::MAX_MESSAGES, 1000000));
     auto sender = openDefaultKsock(0, true).value();
-    frontend::Message big = frontend::textMessage("$.flood");
-    big.data.assign(60000, std::byte{1});
+    const frontend::Message big =
+        makeMessage("$.flood", std::vector<std::byte>(60000, std::byte{1}));
     for (int i = 0; i < 2000; ++i) {
         ASSERT_TRUE(sender->send(big)) << i;
     }
@@ -236,12 +235,17 @@ class NoDescriptorsLink final : public protocol::RecordLink {
 public:
     explicit NoDescriptorsLink(std::unique_ptr<protocol::RecordLink> inner)
         : m_inner(std::move(inner)) {}
-    Result<void> send(std::span<const std::byte> r) override { return m_inner->send(r); }
-    Result<size_t>
-    receive(const std::function<void(std::span<const std::byte>)>& deliver) override {
-        return m_inner->receive(deliver);
+    Result<void> send(const protocol::Record& r, bool lazy) override {
+        return m_inner->send(r, lazy);
     }
-    Result<void> wait(int timeoutMs) override { return m_inner->wait(timeoutMs); }
+    Result<size_t> receive(const std::function<void(protocol::Record&&)>& deliver,
+                           const protocol::Limits& limits) override {
+        return m_inner->receive(deliver, limits);
+    }
+    Result<bool> wait(int timeoutMs, int extraFd) override {
+        return m_inner->wait(timeoutMs, extraFd);
+    }
+    bool backlogged() override { return m_inner->backlogged(); }
     int takeReceivedFd() override {
         const int fd = m_inner->takeReceivedFd();
         if (fd >= 0) {
@@ -362,7 +366,7 @@ TEST_F(DaemonTest, RandomKillsOfRepliersAndSendersNeverLoseOrDuplicateAnAnswer) 
                     continue;
                 }
                 if ((*req)->header.id.serialNum % 3 == 0) {
-                    frontend::Message a = frontend::textMessage((*req)->name);
+                    frontend::Message a = frontend::textMessage((*req)->name());
                     a.header.inReplyTo = (*req)->header.id;
                     a.header.to = (*req)->header.from;
                     (void)(*k)->send(a);

@@ -113,13 +113,11 @@ TEST_F(DaemonTest, Issue16DaemonAnswersENAMETOOLONGForAnOverlongNameRecord) {
     EXPECT_EQ(raw->bind(name, false).error(), Errc::NAME_TOO_LONG);
     EXPECT_EQ(raw->unbind(name, true).error(), Errc::NAME_TOO_LONG);
     EXPECT_EQ(raw->findReplier(name).error(), Errc::NAME_TOO_LONG);
-    frontend::Message m;
-    m.name = name;
+    Message m = makeMessage(name);
     EXPECT_EQ(raw->send(m).error(), Errc::NAME_TOO_LONG);
     EXPECT_EQ(raw->sendBatch(std::span(&m, 1)).value().at(0).error(), Errc::NAME_TOO_LONG);
     ASSERT_TRUE(other->bind("$.Alive", false));
-    m.name = "$.Alive";
-    EXPECT_TRUE(raw->send(m)) << "the connection is still up";
+    EXPECT_TRUE(raw->send(makeMessage("$.Alive"))) << "the connection is still up";
     ASSERT_TRUE(waitReadable(other->fd()));
     EXPECT_TRUE(other->nextMessage().value());
 }

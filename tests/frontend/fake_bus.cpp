@@ -12,26 +12,6 @@ uint64_t keyOf(uint32_t bus, KsockId id) {
     return (uint64_t{bus} << 32) | id;
 }
 
-core::Message toCore(const Message& m) {
-    core::Message c = core::makeMessage(m.name, std::span<const std::byte>(m.data), m.header.flags);
-    c.id = m.header.id;
-    c.inReplyTo = m.header.inReplyTo;
-    c.to = m.header.to;
-    c.from = m.header.from;
-    c.origFrom = m.header.origFrom;
-    c.finalTo = m.header.finalTo;
-    c.extra = m.header.extra;
-    return c;
-}
-
-Message fromCore(const core::Message& c) {
-    Message m;
-    m.header = Header{c.id, c.inReplyTo, c.to, c.from, c.origFrom, c.finalTo, c.extra, c.flags};
-    m.name = std::string(c.name());
-    m.data.assign(c.data().begin(), c.data().end());
-    return m;
-}
-
 class FakeChannel final : public KsockChannel {
 public:
     FakeChannel(std::shared_ptr<FakeBusHost> host, uint32_t bus, KsockId id,
@@ -55,7 +35,7 @@ public:
         return m_host->onBus(m_bus, [&](core::Bus& b) { return b.findReplier(name); });
     }
     Result<MsgId> send(const Message& msg) override {
-        auto sent = m_host->onBus(m_bus, [&](core::Bus& b) { return b.send(m_id, toCore(msg)); });
+        auto sent = m_host->onBus(m_bus, [&](core::Bus& b) { return b.send(m_id, msg); });
         if (!sent && sent.error() == Errc::TRY_AGAIN) {
             m_host->markSending(m_bus, m_id, true);
         }
@@ -75,7 +55,7 @@ public:
             return std::optional<Message>();
         }
         m_host->taken(m_bus, m_id);
-        return std::optional<Message>(fromCore(**next));
+        return std::optional<Message>((**next));
     }
     Result<uint64_t> control(Control what, uint64_t arg) override {
         const auto arg32 = static_cast<uint32_t>(arg);

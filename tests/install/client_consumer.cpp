@@ -24,6 +24,11 @@ int main() {
     });
     auto answer = asker->request("$.Installed.Client", "ping", 5s);
     serving.join();
+    // The message vocabulary is the library's too.
+    if (!asker->send(xkbus::makeMessage("$.Installed.Nobody", "unheard"))) {
+        std::puts("client consumer: cannot send a message it made");
+        return 1;
+    }
     if (!answer || answer->isStatus() || answer->text() != "pong:ping") {
         std::puts("client consumer: no reply");
         return 1;

@@ -10,7 +10,7 @@ int main() {
     if (!bus.bind(listener, "$.installed.*", false)) {
         return 1;
     }
-    if (!bus.send(sender, xkbus::core::makeMessage("$.installed.ok", "yes"))) {
+    if (!bus.send(sender, xkbus::makeMessage("$.installed.ok", "yes"))) {
         return 1;
     }
     auto got = bus.nextMessage(listener).value();

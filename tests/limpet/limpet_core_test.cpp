@@ -2,7 +2,7 @@
 // failure of docs/limpet.md, deterministic, with the codec on every frame.
 #include "limpet_harness.hpp"
 
-#include <xkbus/core/message.hpp>
+#include <xkbus/common/message.hpp>
 
 namespace xkbus::limpet::testing {
 namespace {
@@ -16,20 +16,20 @@ public:
     void serve(std::string_view name) { ASSERT_TRUE(m_bus.bind(m_id, name, true)); }
     void unserve(std::string_view name) { ASSERT_TRUE(m_bus.unbind(m_id, name, true)); }
     MsgId announce(std::string_view name, std::string_view data = "x") {
-        return m_bus.send(m_id, core::makeMessage(name, data)).value();
+        return m_bus.send(m_id, makeMessage(name, data)).value();
     }
     MsgId request(std::string_view name, std::string_view data = "q") {
-        return m_bus.send(m_id, core::makeMessage(name, data, FLAG_WANT_A_REPLY)).value();
+        return m_bus.send(m_id, makeMessage(name, data, FLAG_WANT_A_REPLY)).value();
     }
-    Result<MsgId> reply(const core::Message& request, std::string_view data) {
-        core::Message r = core::makeMessage(request.name(), data);
-        r.inReplyTo = request.id;
-        r.to = request.from;
+    Result<MsgId> reply(const Message& request, std::string_view data) {
+        Message r = makeMessage(request.name(), data);
+        r.header.inReplyTo = request.header.id;
+        r.header.to = request.header.from;
         return m_bus.send(m_id, r);
     }
-    std::optional<core::Message> next() { return m_bus.nextMessage(m_id).value(); }
-    std::vector<core::Message> drain() {
-        std::vector<core::Message> out;
+    std::optional<Message> next() { return m_bus.nextMessage(m_id).value(); }
+    std::vector<Message> drain() {
+        std::vector<Message> out;
         while (auto m = next()) {
             out.push_back(std::move(*m));
         }
@@ -42,7 +42,7 @@ private:
     KsockId m_id;
 };
 
-std::string text(const core::Message& m) {
+std::string text(const Message& m) {
     return {reinterpret_cast<const char*>(m.data().data()), m.data().size()};
 }
 
@@ -66,16 +66,17 @@ TEST(Limpet, RequestAndReplyCrossTwoBuses) {
     auto request = replier.next();
     ASSERT_TRUE(request.has_value());
     EXPECT_EQ(text(*request), "ping");
-    EXPECT_EQ(request->origFrom.networkId, 10u) << "orig_from names the sender's side";
-    EXPECT_EQ(request->origFrom.localId, sender.id());
+    EXPECT_EQ(request->header.origFrom.networkId, 10u) << "orig_from names the sender's side";
+    EXPECT_EQ(request->header.origFrom.localId, sender.id());
     ASSERT_TRUE(replier.reply(*request, "pong"));
     w.pump();
     auto reply = sender.next();
     ASSERT_TRUE(reply.has_value());
     EXPECT_EQ(text(*reply), "pong");
-    EXPECT_EQ(reply->inReplyTo, sent);
-    EXPECT_EQ(reply->flags & FLAG_SYNTHETIC, 0u);
-    EXPECT_EQ(reply->origFrom, (OrigFrom{11, replier.id()})) << "orig_from names the replier";
+    EXPECT_EQ(reply->header.inReplyTo, sent);
+    EXPECT_EQ(reply->header.flags & FLAG_SYNTHETIC, 0u);
+    EXPECT_EQ(reply->header.origFrom, (OrigFrom{11, replier.id()}))
+        << "orig_from names the replier";
     EXPECT_FALSE(sender.next().has_value()) << "exactly one answer";
 }
 
@@ -122,7 +123,7 @@ TEST(Limpet, AChainOfFourBusesCarriesRequestsAndAnnouncementsEachOnce) {
     auto reply = sender.drain();
     ASSERT_EQ(reply.size(), 1u);
     EXPECT_EQ(text(reply[0]), "from bus 3");
-    EXPECT_EQ(reply[0].origFrom, (OrigFrom{15, replier.id()}));
+    EXPECT_EQ(reply[0].header.origFrom, (OrigFrom{15, replier.id()}));
 }
 
 TEST(Limpet, AStatefulRequestReachesTheSameReplierOrGetsAStatus) {
@@ -142,9 +143,9 @@ TEST(Limpet, AStatefulRequestReachesTheSameReplierOrGetsAStatus) {
 
     // KBUS's stateful request: to = who replied here, final_to = who really did.
     auto stateful = [&] {
-        core::Message m = core::makeMessage("$.Session", "again", FLAG_WANT_A_REPLY);
-        m.to = first->from;
-        m.finalTo = first->origFrom;
+        Message m = makeMessage("$.Session", "again", FLAG_WANT_A_REPLY);
+        m.header.to = first->header.from;
+        m.header.finalTo = first->header.origFrom;
         return w.bus(0).send(sender.id(), m);
     };
     ASSERT_TRUE(stateful());
@@ -167,7 +168,7 @@ TEST(Limpet, AStatefulRequestReachesTheSameReplierOrGetsAStatus) {
     auto status = sender.next();
     ASSERT_TRUE(status.has_value());
     EXPECT_EQ(status->name(), NAME_NOT_SAME_KSOCK);
-    EXPECT_NE(status->flags & FLAG_SYNTHETIC, 0u);
+    EXPECT_NE(status->header.flags & FLAG_SYNTHETIC, 0u);
 }
 
 TEST(Limpet, ALinkDropAnswersEveryRequestInFlightOnceAndBindingsComeBack) {
@@ -190,7 +191,7 @@ TEST(Limpet, ALinkDropAnswersEveryRequestInFlightOnceAndBindingsComeBack) {
     ASSERT_EQ(statuses.size(), 3u);
     for (const auto& s : statuses) {
         EXPECT_EQ(s.name(), NAME_REPLIER_GONE_AWAY);
-        EXPECT_NE(s.flags & FLAG_SYNTHETIC, 0u);
+        EXPECT_NE(s.header.flags & FLAG_SYNTHETIC, 0u);
     }
     EXPECT_EQ(w.bus(0).findReplier("$.Svc").value(), 0u) << "the proxy binding is withdrawn";
 
@@ -227,7 +228,7 @@ TEST(Limpet, AKilledLimpetLeavesTheSenderExactlyOneStatus) {
     w.pump();
     auto answers = sender.drain();
     ASSERT_EQ(answers.size(), 1u);
-    EXPECT_NE(answers[0].flags & FLAG_SYNTHETIC, 0u);
+    EXPECT_NE(answers[0].header.flags & FLAG_SYNTHETIC, 0u);
 }
 
 TEST(Limpet, AReplierKilledOnTheFarBusSendsGoneAwayBack) {
@@ -244,7 +245,7 @@ TEST(Limpet, AReplierKilledOnTheFarBusSendsGoneAwayBack) {
     auto answers = sender.drain();
     ASSERT_EQ(answers.size(), 1u);
     EXPECT_EQ(answers[0].name(), NAME_REPLIER_GONE_AWAY);
-    EXPECT_NE(answers[0].flags & FLAG_SYNTHETIC, 0u);
+    EXPECT_NE(answers[0].header.flags & FLAG_SYNTHETIC, 0u);
     EXPECT_EQ(w.bus(0).findReplier("$.Svc").value(), 0u) << "the unbind crossed too";
 }
 
@@ -302,7 +303,7 @@ TEST(Limpet, MessagesFromTheFarSideCannotClaimToBeStatuses) {
     ASSERT_TRUE(p.a.limpet->fromLink(Frame{forged}));
     auto got = listener.drain();
     ASSERT_EQ(got.size(), 1u);
-    EXPECT_EQ(got[0].flags & FLAG_SYNTHETIC, 0u);
+    EXPECT_EQ(got[0].header.flags & FLAG_SYNTHETIC, 0u);
 }
 
 TEST(Limpet, RequestsInFlightAreBoundedAndTheRestAnsweredAtOnce) {

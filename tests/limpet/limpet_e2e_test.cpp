@@ -63,10 +63,7 @@ private:
 };
 
 frontend::Message requestFor(std::string_view name) {
-    frontend::Message m;
-    m.header.flags = FLAG_WANT_A_REPLY;
-    m.name = name;
-    return m;
+    return makeMessage(name, "", FLAG_WANT_A_REPLY);
 }
 
 // A process this test started; killed and reaped when the test ends.
@@ -267,17 +264,12 @@ protected:
         ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));
         auto reply = sender.request("$.Svc.Echo", "hello", 10s);
         ASSERT_TRUE(reply) << describe(reply.error());
-        EXPECT_FALSE(reply->isStatus()) << reply->name;
+        EXPECT_FALSE(reply->isStatus()) << reply->name();
         EXPECT_EQ(reply->text(), "echo:hello");
 
-        frontend::Message stateful;
-        stateful.header.flags = FLAG_WANT_A_REPLY;
+        frontend::Message stateful = makeMessage("$.Svc.Echo", "again", FLAG_WANT_A_REPLY);
         stateful.header.to = reply->header.from;
         stateful.header.finalTo = reply->header.origFrom;
-        stateful.name = "$.Svc.Echo";
-        const std::string_view again = "again";
-        stateful.data.assign(reinterpret_cast<const std::byte*>(again.data()),
-                             reinterpret_cast<const std::byte*>(again.data() + again.size()));
         auto id = sender.send(stateful);
         ASSERT_TRUE(id) << describe(id.error());
         auto second = sender.receive(10s);
@@ -288,7 +280,7 @@ protected:
         ASSERT_TRUE(sender.announce("$.News.Today", "sunny"));
         auto news = listener.receive(10s);
         ASSERT_TRUE(news);
-        EXPECT_EQ(news->name, "$.News.Today");
+        EXPECT_EQ(news->name(), "$.News.Today");
         EXPECT_EQ(news->text(), "sunny");
         EXPECT_FALSE(listener.receive(200ms)) << "exactly one copy";
     }
@@ -356,7 +348,7 @@ TEST_F(LimpetE2E, ALimpetKilledMidRequestLeavesExactlyOneStatus) {
     auto status = sender.receive(5s);
     ASSERT_TRUE(status);
     EXPECT_TRUE(status->isStatus());
-    EXPECT_EQ(status->name, NAME_REPLIER_GONE_AWAY);
+    EXPECT_EQ(status->name(), NAME_REPLIER_GONE_AWAY);
     EXPECT_TRUE(waitForReplier(sender, "$.Svc.Echo", false)) << "proxy withdrawn";
 
     Child& again = limpetPlain("connect", 1, 2, m_dir + "/link");
@@ -389,7 +381,7 @@ TEST_F(LimpetE2E, AReplierKilledOnTheFarBusAnswersAcross) {
         auto status = sender.receive(5s);
         ASSERT_TRUE(status);
         EXPECT_TRUE(status->isStatus());
-        names.insert(status->name);
+        names.emplace(status->name());
     }
     EXPECT_EQ(names, (std::multiset<std::string>{std::string(NAME_REPLIER_GONE_AWAY),
                                                  std::string(NAME_REPLIER_IGNORED)}));
@@ -408,7 +400,7 @@ TEST_F(LimpetE2E, ASilentPeerIsDeclaredDeadAndTheLinkComesBack) {
     const auto start = std::chrono::steady_clock::now();
     auto status = sender.receive(5s);
     ASSERT_TRUE(status);
-    EXPECT_EQ(status->name, NAME_REPLIER_GONE_AWAY);
+    EXPECT_EQ(status->name(), NAME_REPLIER_GONE_AWAY);
     EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "bounded by --dead-after-ms";
     ::kill(far.pid, SIGCONT);
     ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));

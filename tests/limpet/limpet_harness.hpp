@@ -12,27 +12,27 @@
 
 namespace xkbus::limpet::testing {
 
-inline Msg toMsg(const core::Message& m) {
+inline Msg toMsg(const Message& m) {
     Msg out;
-    out.id = m.id;
-    out.inReplyTo = m.inReplyTo;
-    out.to = m.to;
-    out.from = m.from;
-    out.origFrom = m.origFrom;
-    out.finalTo = m.finalTo;
-    out.flags = m.flags;
+    out.id = m.header.id;
+    out.inReplyTo = m.header.inReplyTo;
+    out.to = m.header.to;
+    out.from = m.header.from;
+    out.origFrom = m.header.origFrom;
+    out.finalTo = m.header.finalTo;
+    out.flags = m.header.flags;
     out.name = std::string(m.name());
     out.data.assign(m.data().begin(), m.data().end());
     return out;
 }
 
-inline core::Message toCore(const Msg& m) {
-    core::Message out = core::makeMessage(m.name, m.data, m.flags);
-    out.id = m.id;
-    out.inReplyTo = m.inReplyTo;
-    out.to = m.to;
-    out.origFrom = m.origFrom;
-    out.finalTo = m.finalTo;
+inline Message toCore(const Msg& m) {
+    Message out = makeMessage(m.name, m.data, m.flags);
+    out.header.id = m.id;
+    out.header.inReplyTo = m.inReplyTo;
+    out.header.to = m.to;
+    out.header.origFrom = m.origFrom;
+    out.header.finalTo = m.finalTo;
     return out;
 }
 

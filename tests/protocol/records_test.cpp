@@ -5,6 +5,10 @@
 namespace xkbus::protocol {
 namespace {
 
+MessageBody bodyOf(std::string_view name, std::vector<std::byte> data = {}) {
+    return MessageBody::copyOf(name, data);
+}
+
 std::vector<std::byte> bytesOf(const Record& r) {
     std::vector<std::byte> out;
     encode(r, out);
@@ -22,8 +26,7 @@ Record sampleSend() {
     r.header.flags = FLAG_WANT_A_REPLY | 0x10000;
     r.header.origFrom = OrigFrom{6, 7};
     r.header.finalTo = OrigFrom{8, 9};
-    r.name = "$.a.b";
-    r.data = {std::byte{1}, std::byte{2}, std::byte{3}};
+    r.body = bodyOf("$.a.b", {std::byte{1}, std::byte{2}, std::byte{3}});
     return r;
 }
 
@@ -41,14 +44,11 @@ TEST(Records, EveryTypeRoundTrips) {
         const bool hasName = hasMessage || type == RecordType::BIND || type == RecordType::UNBIND ||
                              type == RecordType::FIND_REPLIER;
         if (!hasMessage) {
-            r.header = Header{};
+            r.header = MessageHeader{};
         }
-        if (!hasMessage && type != RecordType::RESULT) {
-            r.data.clear();
-        }
-        if (!hasName) {
-            r.name.clear();
-        }
+        const bool hasData = hasMessage || type == RecordType::RESULT;
+        r.body = MessageBody::copyOf(hasName ? r.body.name() : "",
+                                     hasData ? r.body.data() : std::span<const std::byte>());
         auto bytes = bytesOf(r);
         EXPECT_EQ(bytes.size(), encodedSize(r));
         auto back = decode(bytes);
@@ -74,18 +74,17 @@ TEST(Records, TrailingBytesUnknownTypesAndVersionsAreRefused) {
     unknown[0] = std::byte{99};
     EXPECT_FALSE(decode(unknown));
     auto version = bytesOf(sampleSend());
-    version[2] = std::byte{2};
+    version[2] = std::byte{PROTOCOL_VERSION + 1};
     EXPECT_FALSE(decode(version));
 }
 
 TEST(Records, LengthsOverTheLimitsAreRefusedBeforeAnyCopy) {
     Record r = sampleSend();
     r.type = RecordType::PUSHED;
-    r.name = std::string(1001, 'x');
+    r.body = bodyOf(std::string(1001, 'x'));
     EXPECT_FALSE(decode(bytesOf(r))) << "the daemon never sends a name over the limit";
     r = sampleSend();
-    r.name = "$.a";
-    r.data.assign(101, std::byte{0});
+    r.body = bodyOf("$.a", std::vector<std::byte>(101));
     EXPECT_FALSE(decode(bytesOf(r), Limits{.maxName = 1000, .maxData = 100}));
     EXPECT_TRUE(decode(bytesOf(r), Limits{.maxName = 1000, .maxData = 101}));
 }
@@ -94,26 +93,28 @@ TEST(Records, LengthsOverTheLimitsAreRefusedBeforeAnyCopy) {
 // bus answers (ENAMETOOLONG); the record is kept, with the name cut to one
 // byte over the limit.
 TEST(Records, ClientNamesOverTheLimitAreKeptCutToOneByteOver) {
+    const std::string name = "$." + std::string(9998, 'x');
+    const std::vector<std::byte> data{std::byte{7}, std::byte{8}};
     for (RecordType type :
          {RecordType::SEND, RecordType::BIND, RecordType::UNBIND, RecordType::FIND_REPLIER}) {
         Record r = sampleSend();
         r.type = type;
-        if (type != RecordType::SEND) {
+        const bool message = type == RecordType::SEND;
+        if (!message) {
             r.header = {};
-            r.data.clear();
         }
-        r.name = "$." + std::string(9998, 'x');
+        r.body = bodyOf(name, message ? data : std::vector<std::byte>{});
         auto decoded = decode(bytesOf(r));
         ASSERT_TRUE(decoded) << static_cast<int>(type);
-        EXPECT_EQ(decoded->name, r.name.substr(0, 1001));
-        EXPECT_EQ(decoded->data, r.data);
+        EXPECT_EQ(decoded->body.name(), name.substr(0, 1001));
+        EXPECT_TRUE(std::ranges::equal(decoded->body.data(), r.body.data()));
     }
 }
 
 TEST(Records, NameRecordsCarryNoData) {
     Record r;
     r.type = RecordType::BIND;
-    r.name = "$.x";
+    r.body = bodyOf("$.x");
     auto bytes = bytesOf(r);
     // Claim one byte of data and supply it: still refused for a BIND.
     bytes[24 + 4] = std::byte{1};
@@ -148,8 +149,7 @@ Record sendOf(std::string name, size_t dataBytes) {
     r.type = RecordType::SEND;
     r.handle = 3;
     r.header.flags = 0x10000u;
-    r.name = std::move(name);
-    r.data.assign(dataBytes, std::byte{0x5a});
+    r.body = bodyOf(name, std::vector<std::byte>(dataBytes, std::byte{0x5a}));
     return r;
 }
 
@@ -161,7 +161,7 @@ TEST(SendBatch, EntriesAndOutcomesRoundTrip) {
     }
     size_t expected = 0;
     for (const auto& s : sends) {
-        expected += batchEntrySize(s.name.size(), s.data.size());
+        expected += batchEntrySize(s.body.name().size(), s.body.data().size());
     }
     EXPECT_EQ(data.size(), expected);
     auto decoded = decodeBatch(data, sends.size());
@@ -191,7 +191,7 @@ TEST(SendBatch, MalformedBatchesAreRefused) {
     std::vector<std::byte> notASend;
     Record bind;
     bind.type = RecordType::BIND;
-    bind.name = "$.a";
+    bind.body = bodyOf("$.a");
     appendBatchEntry(bind, notASend);
     EXPECT_FALSE(decodeBatch(notASend, 1)) << "only SEND records may be batched";
     std::vector<std::byte> lying = data;

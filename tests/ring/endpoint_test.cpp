@@ -48,7 +48,7 @@ TEST(Endpoint, CarriesRecordsBothWays) {
 
 TEST(Endpoint, EmptyRecordIsARecord) {
     auto ring = makeHeapRing(8, 8);
-    ASSERT_TRUE(ring->frontend->trySend({}));
+    ASSERT_TRUE(ring->frontend->trySend(std::span<const std::byte>()));
     auto got = pump(*ring->frontend, *ring->backend);
     ASSERT_EQ(got.size(), 1u);
     EXPECT_TRUE(got[0].empty());

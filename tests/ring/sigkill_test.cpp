@@ -73,10 +73,11 @@ void killChildAtRandomMoments(Role childRole) {
             std::this_thread::sleep_for(delay);
             ::kill(child, SIGKILL);
         });
+        // Close our copy of the child's socket end first, so only the child
+        // holds it: a child killed before its handshake then reads as EOF.
+        childRole == Role::FRONTEND ? sockets.closeFrontend() : sockets.closeBackend();
         auto connection = childRole == Role::FRONTEND ? test::acceptWithin(sockets.backend, 5000)
                                                       : local::connectFrontend(sockets.frontend);
-        // Close our copy of the child's socket end, so only the child holds it.
-        childRole == Role::FRONTEND ? sockets.closeFrontend() : sockets.closeBackend();
         Errc outcome = Errc::DISCONNECTED;
         if (connection) {
             outcome = pingPongUntilFailure(*connection, random);

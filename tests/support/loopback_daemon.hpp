@@ -28,25 +28,31 @@ public:
         Link(LoopbackDaemon& daemon, daemon::ConnectionId id) : m_daemon(daemon), m_id(id) {}
         ~Link() override { m_daemon.drop(m_id); }
 
-        Result<void> send(std::span<const std::byte> bytes) override {
+        // Every record goes through the codec, as it would through a ring.
+        Result<void> send(const protocol::Record& record, bool) override {
             if (!m_daemon.alive(m_id)) {
                 return fail(Errc::DISCONNECTED);
             }
             holdUntilNextSend = false; // the daemon had its chance to flush
+            std::vector<std::byte> bytes;
+            protocol::encode(record, bytes);
             m_daemon.fromClient(m_id, bytes);
             return {};
         }
-        Result<size_t>
-        receive(const std::function<void(std::span<const std::byte>)>& deliver) override {
+        Result<size_t> receive(const std::function<void(protocol::Record&&)>& deliver,
+                               const protocol::Limits& limits) override {
             auto& inbox = m_daemon.m_inboxes[m_id];
             if (holdUntilNextSend) {
                 return size_t{0}; // as if the daemon's records were still in its outbox
             }
             size_t n = 0;
             while (!inbox.empty() && n < maxPerReceive) {
-                auto record = std::move(inbox.front());
+                auto record = protocol::decode(inbox.front(), limits);
                 inbox.pop_front();
-                deliver(record);
+                if (!record) {
+                    return fail(record.error());
+                }
+                deliver(std::move(*record));
                 ++n;
             }
             if (n == 0 && !m_daemon.alive(m_id)) {
@@ -54,11 +60,15 @@ public:
             }
             return n;
         }
-        Result<void> wait(int) override {
+        Result<bool> wait(int, int) override {
             if (!m_daemon.alive(m_id) && m_daemon.m_inboxes[m_id].empty()) {
                 return fail(Errc::DISCONNECTED);
             }
-            return {};
+            return false;
+        }
+        // What it holds back is what a ring too full to take it would.
+        bool backlogged() override {
+            return holdUntilNextSend || !m_daemon.m_inboxes[m_id].empty();
         }
         daemon::ConnectionId id() const { return m_id; }
         size_t maxPerReceive = SIZE_MAX;

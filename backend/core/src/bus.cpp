@@ -83,12 +83,9 @@ MsgId Bus::nextMessageId() {
 }
 
 Message Bus::busMessage(std::string_view name, uint32_t flags, std::vector<std::byte> data) {
-    auto body = std::make_shared<MessageBody>();
-    body->name.assign(name);
-    body->data = std::move(data);
     Message m;
-    m.flags = flags;
-    m.body = std::move(body);
+    m.header.flags = flags;
+    m.body = MessageBody::copyOf(name, data);
     return m;
 }
 
@@ -118,8 +115,8 @@ Result<void> Bus::close(KsockId id) {
     // Requests still queued here will never be read: GoneAway. A request it
     // sent to itself needs nothing, since its sender is going too.
     for (const QueuedMessage& item : k.queue) {
-        if (item.msg.wantsYouToReply() && item.msg.from != id) {
-            pushStatus(item.msg.from, id, item.msg.id, NAME_REPLIER_GONE_AWAY);
+        if (item.msg.wantsYouToReply() && item.msg.header.from != id) {
+            pushStatus(item.msg.header.from, id, item.msg.header.id, NAME_REPLIER_GONE_AWAY);
         }
     }
     m_copiesDropped += k.queue.size();
@@ -227,7 +224,7 @@ void Bus::removeBinding(Ksock& k, const Binding& binding) {
             return false;
         }
         if (item.msg.wantsYouToReply()) {
-            unbound.emplace_back(item.msg.from, item.msg.id);
+            unbound.emplace_back(item.msg.header.from, item.msg.header.id);
         }
         record(QueueEvent::Kind::REMOVED, k, item.copyId, nullptr);
         uncharge(k, item.msg);
@@ -263,7 +260,7 @@ Result<void> Bus::checkSendable(const Message& msg) const {
     if (name.size() > MAX_NAME_LEN) {
         return fail(Errc::NAME_TOO_LONG);
     }
-    if ((msg.flags & FLAG_ALL_OR_WAIT) != 0 && (msg.flags & FLAG_ALL_OR_FAIL) != 0) {
+    if ((msg.header.flags & FLAG_ALL_OR_WAIT) != 0 && (msg.header.flags & FLAG_ALL_OR_FAIL) != 0) {
         return fail(Errc::INVALID);
     }
     if (entireMessageLength(name.size(), msg.data().size()) > m_config.maxMessageSize) {
@@ -295,18 +292,18 @@ Result<MsgId> Bus::send(KsockId id, Message msg) {
         return fail(ok.error());
     }
     if (!sender.options.mayMarkSynthetic) {
-        msg.flags &= ~FLAG_SYNTHETIC;
+        msg.header.flags &= ~FLAG_SYNTHETIC;
     }
-    msg.extra = 0;
+    msg.header.extra = 0;
     // No id and no "sending" state when the reply could not be queued.
     if (msg.isRequest() && sender.slotsUsed() >= sender.maxMessages) {
         return fail(Errc::NO_REPLY_SLOT);
     }
-    msg.from = id;
-    if (msg.id.networkId == 0) {
-        msg.id = nextMessageId();
+    msg.header.from = id;
+    if (msg.header.id.networkId == 0) {
+        msg.header.id = nextMessageId();
     }
-    sender.lastSent = msg.id;
+    sender.lastSent = msg.header.id;
 
     auto delivered = deliver(&sender, msg, false);
     if (!delivered) {
@@ -314,7 +311,7 @@ Result<MsgId> Bus::send(KsockId id, Message msg) {
         if (delivered.error() == Errc::TRY_AGAIN) {
             // Hold the reply slot now, so the reply (or a status) always fits.
             if (msg.isRequest()) {
-                sender.awaitingReplies.push_back(msg.id);
+                sender.awaitingReplies.push_back(msg.header.id);
             }
             sender.pending = std::move(msg);
             m_sending.push_back(id);
@@ -336,8 +333,8 @@ Result<void> Bus::deliver(Ksock* sender, const Message& msg, bool slotReserved) 
 // Decides every recipient and checks every queue before touching any, so a
 // failed send delivers nothing.
 Result<void> Bus::planDelivery(Ksock* sender, const Message& msg, bool slotReserved, Plan& plan) {
-    const bool waitForRoom = (msg.flags & FLAG_ALL_OR_WAIT) != 0;
-    const bool failIfFull = (msg.flags & FLAG_ALL_OR_FAIL) != 0;
+    const bool waitForRoom = (msg.header.flags & FLAG_ALL_OR_WAIT) != 0;
+    const bool failIfFull = (msg.header.flags & FLAG_ALL_OR_FAIL) != 0;
     const Errc fullError = waitForRoom ? Errc::TRY_AGAIN : Errc::QUEUE_FULL;
     const uint64_t bytes = copyBytes(msg);
 
@@ -356,19 +353,19 @@ Result<void> Bus::planDelivery(Ksock* sender, const Message& msg, bool slotReser
         }
     }
     if (msg.isReply()) {
-        Ksock* target = find(msg.to);
+        Ksock* target = find(msg.header.to);
         if (target == nullptr) {
             return fail(Errc::NO_RECIPIENT);
         }
         if (std::find(target->awaitingReplies.begin(), target->awaitingReplies.end(),
-                      msg.inReplyTo) == target->awaitingReplies.end()) {
+                      msg.header.inReplyTo) == target->awaitingReplies.end()) {
             return fail(Errc::REPLY_NOT_EXPECTED);
         }
         // Only the Ksock that popped the request may answer it (KBUS let any
         // Ksock do so, which could leave the real replier's answer refused).
-        if (sender != nullptr &&
-            std::find(sender->owedReplies.begin(), sender->owedReplies.end(),
-                      OwedReply{msg.inReplyTo, msg.to}) == sender->owedReplies.end()) {
+        if (sender != nullptr && std::find(sender->owedReplies.begin(), sender->owedReplies.end(),
+                                           OwedReply{msg.header.inReplyTo, msg.header.to}) ==
+                                     sender->owedReplies.end()) {
             return fail(Errc::REPLY_NOT_EXPECTED);
         }
         // The reply fills the slot reserved when the request was sent, so it
@@ -380,7 +377,7 @@ Result<void> Bus::planDelivery(Ksock* sender, const Message& msg, bool slotReser
     }
     if (msg.isRequest()) {
         const Binding* replier = plan.route.replier;
-        if (msg.to != 0 && replier->owner != msg.to) {
+        if (msg.header.to != 0 && replier->owner != msg.header.to) {
             return fail(Errc::WRONG_REPLIER);
         }
         if (!reserve(*replier->ksock, stamp, 1, bytes)) {
@@ -410,15 +407,15 @@ void Bus::commitDelivery(Ksock* sender, const Message& msg, bool slotReserved, c
     if (plan.replyTarget != nullptr) {
         push(*plan.replyTarget, msg, 0, false);
         // Only the original sender's copy settles the request (KBUS issue 69).
-        eraseFirst(plan.replyTarget->awaitingReplies, msg.inReplyTo);
+        eraseFirst(plan.replyTarget->awaitingReplies, msg.header.inReplyTo);
         if (sender != nullptr) {
-            eraseFirst(sender->owedReplies, OwedReply{msg.inReplyTo, msg.to});
+            eraseFirst(sender->owedReplies, OwedReply{msg.header.inReplyTo, msg.header.to});
         }
     }
     if (plan.replier != nullptr) {
         push(*plan.replier->ksock, msg, plan.replier->seq, true);
         if (sender != nullptr && !slotReserved) {
-            sender->awaitingReplies.push_back(msg.id);
+            sender->awaitingReplies.push_back(msg.header.id);
         }
     }
     for (const Binding* b : plan.accepted) {
@@ -430,12 +427,12 @@ void Bus::push(Ksock& k, const Message& msg, uint64_t via, bool wantYouToReply) 
     QueuedMessage item{msg, via, m_nextCopyId++};
     k.charge->bytes += copyBytes(msg);
     if (wantYouToReply) {
-        item.msg.flags |= FLAG_WANT_YOU_TO_REPLY;
+        item.msg.header.flags |= FLAG_WANT_YOU_TO_REPLY;
     } else {
-        item.msg.flags &= ~FLAG_WANT_YOU_TO_REPLY;
+        item.msg.header.flags &= ~FLAG_WANT_YOU_TO_REPLY;
     }
     // URGENT goes to the head, so two urgent messages come out newest first.
-    const bool urgent = (msg.flags & FLAG_URGENT) != 0;
+    const bool urgent = (msg.header.flags & FLAG_URGENT) != 0;
     record(urgent ? QueueEvent::Kind::PUSHED_HEAD : QueueEvent::Kind::PUSHED_TAIL, k, item.copyId,
            &item.msg);
     if (urgent) {
@@ -457,10 +454,10 @@ void Bus::pushStatus(KsockId to, KsockId from, MsgId request, std::string_view n
         return;
     }
     Message status = busMessage(name, FLAG_SYNTHETIC);
-    status.id = nextMessageId();
-    status.from = from;
-    status.to = to;
-    status.inReplyTo = request;
+    status.header.id = nextMessageId();
+    status.header.from = from;
+    status.header.to = to;
+    status.header.inReplyTo = request;
     push(*k, status, 0, false);
     eraseFirst(k->awaitingReplies, request);
 }
@@ -518,7 +515,7 @@ Result<void> Bus::discard(KsockId id) {
     Ksock& k = **found;
     if (k.pending) {
         if (k.pending->isRequest()) {
-            eraseFirst(k.awaitingReplies, k.pending->id); // nobody will answer it now
+            eraseFirst(k.awaitingReplies, k.pending->header.id); // nobody will answer it now
         }
         k.pending.reset();
         std::erase(m_sending, id);
@@ -555,7 +552,8 @@ void Bus::finishPending(Ksock& k, const Result<void>& outcome) {
     k.pending.reset();
     if (!outcome && msg.isRequest()) {
         const bool replierGone = outcome.error() == Errc::NO_RECIPIENT;
-        pushStatus(k.id, 0, msg.id, replierGone ? NAME_REPLIER_DISAPPEARED : NAME_ERROR_SENDING);
+        pushStatus(k.id, 0, msg.header.id,
+                   replierGone ? NAME_REPLIER_DISAPPEARED : NAME_ERROR_SENDING);
     }
     if (!outcome) {
         forgetReplyToGoneSender(k, msg, outcome.error());
@@ -568,7 +566,7 @@ void Bus::finishPending(Ksock& k, const Result<void>& outcome) {
 // owes it (KBUS kept counting it in UNREPLIEDTO until the replier closed).
 void Bus::forgetReplyToGoneSender(Ksock& replier, const Message& msg, Errc error) {
     if (msg.isReply() && error == Errc::NO_RECIPIENT) {
-        eraseFirst(replier.owedReplies, OwedReply{msg.inReplyTo, msg.to});
+        eraseFirst(replier.owedReplies, OwedReply{msg.header.inReplyTo, msg.header.to});
     }
 }
 
@@ -613,7 +611,7 @@ Message Bus::takeFromQueue(Ksock& k, std::deque<QueuedMessage>::iterator at) {
     k.queue.erase(at);
     ++m_copiesPopped;
     if (msg.wantsYouToReply()) {
-        k.owedReplies.push_back(OwedReply{msg.id, msg.from});
+        k.owedReplies.push_back(OwedReply{msg.header.id, msg.header.from});
     }
     roomMayHaveAppeared(k);
     return msg;
@@ -697,7 +695,7 @@ Result<uint32_t> Bus::reportReplierBinds(KsockId id, uint32_t request) {
         }
         Message event = busMessage(NAME_REPLIER_BIND_EVENT, FLAG_SYNTHETIC | FLAG_ALL_OR_FAIL,
                                    encodeBindEventData(true, (*it)->owner, (*it)->name));
-        event.id = nextMessageId();
+        event.header.id = nextMessageId();
         push(k, event, 0, false);
     }
     return previous;
@@ -726,7 +724,7 @@ Result<void> Bus::reportBindEvent(const Ksock& binder, bool isBind, std::string_
     if (auto ok = planDelivery(nullptr, event, false, plan); !ok) {
         return fail(Errc::TRY_AGAIN); // a listener is full; the (un)bind is refused
     }
-    event.id = nextMessageId();
+    event.header.id = nextMessageId();
     commitDelivery(nullptr, event, false, plan);
     return {};
 }
@@ -741,11 +739,11 @@ void Bus::reportUnbindOnClose(const Ksock& binder, std::string_view name) {
                                encodeBindEventData(false, binder.id, name));
     Plan& plan = *m_plan;
     if (planDelivery(nullptr, event, false, plan)) {
-        event.id = nextMessageId();
+        event.header.id = nextMessageId();
         commitDelivery(nullptr, event, false, plan);
         return;
     }
-    event.id = nextMessageId();
+    event.header.id = nextMessageId();
     const uint64_t stamp = ++m_planStamp;
     std::vector<const Binding*> full;
     for (const Binding* b : plan.route.listeners) {
@@ -766,7 +764,7 @@ void Bus::reportUnbindOnClose(const Ksock& binder, std::string_view name) {
         for (const Binding* b : full) {
             if (!b->ksock->lostMarkerSetAside) {
                 Message lost = busMessage(NAME_UNBIND_EVENTS_LOST, FLAG_SYNTHETIC);
-                lost.id = nextMessageId();
+                lost.header.id = nextMessageId();
                 setAside(*b->ksock, b->seq, lost);
                 b->ksock->lostMarkerSetAside = true;
             }
@@ -846,6 +844,16 @@ std::vector<QueueEvent> Bus::takeQueueEvents() {
     std::vector<QueueEvent> events;
     events.swap(m_events);
     return events;
+}
+
+bool Bus::underPressure(KsockId id) const {
+    const Ksock* k = find(id);
+    if (k == nullptr) {
+        return false;
+    }
+    const uint64_t quota = m_config.maxQueuedBytesPerGroup;
+    return 2 * uint64_t{k->slotsUsed()} >= k->maxMessages ||
+           (quota != 0 && 2 * k->charge->bytes >= quota);
 }
 
 BusStats Bus::stats() const {

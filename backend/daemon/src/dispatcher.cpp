@@ -12,23 +12,6 @@ using protocol::RecordType;
 
 namespace {
 
-core::Message toCoreMessage(const Record& r) {
-    core::Message m = core::makeMessage(r.name, r.data, r.header.flags);
-    m.id = r.header.id;
-    m.inReplyTo = r.header.inReplyTo;
-    m.to = r.header.to;
-    m.from = r.header.from; // the bus overwrites it
-    m.origFrom = r.header.origFrom;
-    m.finalTo = r.header.finalTo;
-    m.extra = r.header.extra;
-    return m;
-}
-
-protocol::Header toHeader(const core::Message& m) {
-    return protocol::Header{m.id,       m.inReplyTo, m.to,    m.from,
-                            m.origFrom, m.finalTo,   m.extra, m.flags};
-}
-
 Result<uint32_t> narrow(uint64_t v) {
     if (v > std::numeric_limits<uint32_t>::max()) {
         return fail(Errc::INVALID);
@@ -117,7 +100,7 @@ tl::expected<void, std::string> Dispatcher::handle(ConnectionId id, const Record
         return {};
     }
     if (r.type == RecordType::SEND_BATCH) {
-        auto sends = protocol::decodeBatch(r.data, r.value);
+        auto sends = protocol::decodeBatch(r.body.data(), r.value);
         if (!sends) {
             return tl::unexpected<std::string>("a malformed SEND_BATCH");
         }
@@ -135,9 +118,12 @@ void Dispatcher::answer(ConnectionId to, const Record& call, Answer a) {
     result.handle = call.handle;
     result.arg = static_cast<uint32_t>(a.error);
     result.value = a.value;
-    result.data.assign(reinterpret_cast<const std::byte*>(a.text.data()),
-                       reinterpret_cast<const std::byte*>(a.text.data() + a.text.size()));
-    m_outgoing.push_back(Outgoing{to, std::move(result)});
+    if (!a.text.empty()) {
+        result.body = MessageBody::copyOf({}, asBytes(a.text));
+    }
+    m_outgoing.push_back(Outgoing{to, std::move(result),
+                                  (call.arg & protocol::SEND_QUIET_SUCCESS) != 0 &&
+                                      call.type == RecordType::SEND && a.error == 0});
 }
 
 Dispatcher::Answer Dispatcher::apply(Connection& c, ConnectionId id, const Record& r) {
@@ -164,7 +150,7 @@ Dispatcher::Answer Dispatcher::apply(Connection& c, ConnectionId id, const Recor
     case RecordType::UNBIND:
         return bindOrUnbind(c, h, r);
     case RecordType::FIND_REPLIER:
-        return from(widen(bus.findReplier(r.name)));
+        return from(widen(bus.findReplier(r.body.name())));
     case RecordType::SEND:
         return send(h, r);
     case RecordType::DISCARD: {
@@ -186,7 +172,7 @@ Dispatcher::Answer Dispatcher::open(Connection& c, ConnectionId id, const Record
     if (bus == nullptr) {
         return Answer{ENOENT, 0, {}};
     }
-    if (c.handles.size() >= m_quotas.maxKsocksPerConnection) {
+    if (c.handles.size() >= m_quotas.maxKsocksPerConnection || r.handle > c.peer.maxHandle) {
         return Answer{toErrno(Errc::TOO_MANY), 0, {}};
     }
     const core::OpenOptions options{
@@ -233,7 +219,8 @@ Dispatcher::Answer Dispatcher::bindOrUnbind(Connection& c, Handle& h, const Reco
     }
     core::Bus& bus = *m_core.bus(h.bus);
     const bool replier = r.arg != 0;
-    auto done = binding ? bus.bind(h.ksock, r.name, replier) : bus.unbind(h.ksock, r.name, replier);
+    const std::string_view name = r.body.name();
+    auto done = binding ? bus.bind(h.ksock, name, replier) : bus.unbind(h.ksock, name, replier);
     shipEvents(h.bus);
     if (!done) {
         return Answer{toErrno(done.error()), 0, {}};
@@ -250,7 +237,7 @@ Dispatcher::Answer Dispatcher::bindOrUnbind(Connection& c, Handle& h, const Reco
 
 Dispatcher::Answer Dispatcher::send(Handle& h, const Record& r) {
     core::Bus& bus = *m_core.bus(h.bus);
-    auto sent = bus.send(h.ksock, toCoreMessage(r));
+    auto sent = bus.send(h.ksock, protocol::messageOf(r));
     shipEvents(h.bus);
     if (sent) {
         return Answer{0, protocol::packMsgId(*sent), {}};
@@ -402,10 +389,11 @@ void Dispatcher::shipEvents(uint32_t busIndex) {
         case core::QueueEvent::Kind::PUSHED_TAIL:
         case core::QueueEvent::Kind::PUSHED_HEAD:
             out.type = RecordType::PUSHED;
-            out.arg = e.kind == core::QueueEvent::Kind::PUSHED_HEAD ? 1 : 0;
-            out.header = toHeader(e.msg);
-            out.name.assign(e.msg.name());
-            out.data.assign(e.msg.data().begin(), e.msg.data().end());
+            out.arg =
+                (e.kind == core::QueueEvent::Kind::PUSHED_HEAD ? protocol::PUSHED_AT_HEAD : 0) |
+                (bus.underPressure(e.ksock) ? protocol::PUSHED_REPORT_POPS : 0);
+            out.header = e.msg.header;
+            out.body = e.msg.body; // shared, not copied
             break;
         case core::QueueEvent::Kind::REMOVED:
             out.type = RecordType::REMOVED;
@@ -415,6 +403,21 @@ void Dispatcher::shipEvents(uint32_t busIndex) {
             break;
         }
         m_outgoing.push_back(Outgoing{owner->second.connection, std::move(out)});
+    }
+}
+
+void Dispatcher::abandonOpen(ConnectionId id, const Record& open, Errc why) {
+    auto it = m_connections.find(id);
+    if (it == m_connections.end()) {
+        return;
+    }
+    closeHandle(it->second, open.handle);
+    for (Outgoing& out : m_outgoing) {
+        if (out.to == id && out.record.type == RecordType::RESULT &&
+            out.record.callId == open.callId) {
+            out.record.arg = static_cast<uint32_t>(toErrno(why));
+            out.record.value = 0;
+        }
     }
 }
 

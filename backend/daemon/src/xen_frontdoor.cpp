@@ -93,7 +93,8 @@ Result<void> XenFrontdoor::connect(xenstore::DeviceId device, uint32_t bus,
     // dom0 can account for, whatever the guest says about its pids.
     const PeerInfo info{
         .domid = device.domid, .pid = 0, .trusted = false, .chargeGroup = 0x10000u + device.domid};
-    const ConnectionId id = m_sink.adopt(std::move(*connection), info, deviceLabel(device));
+    const ConnectionId id =
+        m_sink.adopt(std::move(*connection), info, deviceLabel(device), UniqueFd());
     m_byDevice[device] = id;
     m_byPeer[id] = device;
     m_log->info("xen: {} connected on bus {} as peer #{}", deviceLabel(device), bus, id);

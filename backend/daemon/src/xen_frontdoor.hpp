@@ -1,6 +1,6 @@
 // How guests reach xkbusd: the xenstore device handshake (BackendDevices)
-// and, once a guest process publishes its ring, the Xen ring transport. The
-// server owns the event loop; this turns xenstore events into peers.
+// and, once a guest process publishes its ring, the Xen ring transport. It
+// turns xenstore events into peers of the hub.
 #pragma once
 
 #include <functional>
@@ -9,18 +9,11 @@
 #include <spdlog/logger.h>
 #include <string>
 #include <xkbus/daemon/dispatcher.hpp>
+#include <xkbus/daemon/peer_hub.hpp>
 #include <xkbus/ring/connection.hpp>
 #include <xkbus/xenstore/backend_device.hpp>
 
 namespace xkbus::daemon {
-
-// What the front door needs from the server.
-struct PeerSink {
-    // Takes a connected ring as a new peer; returns its id.
-    std::function<ConnectionId(ring::Connection, const PeerInfo&, std::string label)> adopt;
-    // Drops a peer (no-op if it is already gone).
-    std::function<void(ConnectionId, const std::string& reason)> drop;
-};
 
 class XenFrontdoor final : public xenstore::Connector {
 public:

@@ -1,6 +1,9 @@
-// The client side of a connection: calls, mirrors and pops. See connection.hpp.
+// The client side of a connection: calls, mirrors, pops and the readiness of
+// the Ksock fds a local daemon keeps. See connection.hpp, and
+// docs/architecture.md for why each step is where it is.
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <xkbus/frontend/connection.hpp>
 
@@ -20,9 +23,11 @@ Record makeRecord(RecordType type, uint32_t handle = 0, uint32_t arg = 0, uint64
     return r;
 }
 
-bool isReadable(int fd) {
-    pollfd p{fd, POLLIN, 0};
-    return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+Record sendRecord(uint32_t handle, const Message& msg) {
+    Record r = makeRecord(RecordType::SEND, handle);
+    r.header = msg.header;
+    r.body = msg.body;
+    return r;
 }
 
 Result<void> errnoResult(const Record& result) {
@@ -31,6 +36,26 @@ Result<void> errnoResult(const Record& result) {
     }
     return {};
 }
+
+template <class T>
+Result<T> valueOf(const Result<Record>& result) {
+    if (!result) {
+        return fail(result.error());
+    }
+    if (auto ok = errnoResult(*result); !ok) {
+        return fail(ok.error());
+    }
+    return static_cast<T>(result->value);
+}
+
+// Takes the one readiness packet the daemon left on a Ksock's fd, if any.
+void takeReadinessPacket(int fd) {
+    char token = 0;
+    while (::recv(fd, &token, 1, MSG_DONTWAIT) < 0 && errno == EINTR) {
+    }
+}
+
+const protocol::Limits DAEMON_LIMITS{MAX_NAME_LEN, ABSOLUTE_MAX_DATA};
 
 } // namespace
 
@@ -65,56 +90,38 @@ public:
 
     Result<KsockId> findReplier(std::string_view name) override {
         Record r = makeRecord(RecordType::FIND_REPLIER, m_handle);
-        r.name.assign(name);
-        auto result = m_connection->call(std::move(r));
-        if (!result) {
-            return fail(result.error());
-        }
-        if (auto ok = errnoResult(*result); !ok) {
-            return fail(ok.error());
-        }
-        return static_cast<KsockId>(result->value);
+        r.body = MessageBody::copyOf(name, {});
+        return valueOf<KsockId>(m_connection->call(std::move(r)));
     }
 
     Result<MsgId> send(const Message& msg) override {
-        Record r = makeRecord(RecordType::SEND, m_handle);
-        r.header = msg.header;
-        r.name = msg.name;
-        r.data = msg.data;
-        auto result = m_connection->call(std::move(r));
-        if (!result) {
-            return fail(result.error());
+        return finishSend(m_connection->call(sendRecord(m_handle, msg)));
+    }
+
+    Result<MsgId> sendRequest(const Message& msg) override {
+        if (!m_ownsFd) {
+            return send(msg); // no daemon-kept fd to wake us for the reply
         }
-        if (static_cast<Errc>(result->arg) == Errc::TRY_AGAIN) {
-            m_connection->markSending(m_handle, true);
-        }
-        if (auto ok = errnoResult(*result); !ok) {
-            return fail(ok.error());
-        }
-        return protocol::unpackMsgId(result->value);
+        Record r = sendRecord(m_handle, msg);
+        r.arg = protocol::SEND_QUIET_SUCCESS;
+        return finishSend(m_connection->call(std::move(r), m_fd));
     }
 
     Result<std::vector<Result<MsgId>>> sendBatch(std::span<const Message> msgs) override {
         if (auto ok = checkBatch(msgs); !ok) {
             return fail(ok.error());
         }
-        Record batch = makeRecord(RecordType::SEND_BATCH, m_handle);
-        batch.value = msgs.size();
-        Record one = makeRecord(RecordType::SEND, m_handle);
+        std::vector<std::byte> entries;
         for (const Message& m : msgs) {
-            one.header = m.header;
-            one.name = m.name;
-            one.data = m.data;
-            protocol::appendBatchEntry(one, batch.data);
+            protocol::appendBatchEntry(sendRecord(m_handle, m), entries);
         }
+        Record batch = makeRecord(RecordType::SEND_BATCH, m_handle, 0, msgs.size());
+        batch.body = MessageBody::copyOf({}, entries);
         auto result = m_connection->call(std::move(batch));
-        if (!result) {
-            return fail(result.error());
-        }
-        if (auto ok = errnoResult(*result); !ok) {
+        if (auto ok = valueOf<uint64_t>(result); !ok) {
             return fail(ok.error());
         }
-        auto outcomes = protocol::decodeBatchOutcomes(result->data, msgs.size());
+        auto outcomes = protocol::decodeBatchOutcomes(result->body.data(), msgs.size());
         if (!outcomes) {
             return fail(outcomes.error());
         }
@@ -143,32 +150,31 @@ public:
     }
 
     Result<uint64_t> control(Control what, uint64_t arg) override {
-        auto result = m_connection->call(
-            makeRecord(RecordType::CONTROL, m_handle, static_cast<uint32_t>(what), arg));
-        if (!result) {
-            return fail(result.error());
-        }
-        if (auto ok = errnoResult(*result); !ok) {
-            return fail(ok.error());
-        }
-        return result->value;
+        return valueOf<uint64_t>(m_connection->call(
+            makeRecord(RecordType::CONTROL, m_handle, static_cast<uint32_t>(what), arg)));
     }
 
     Result<uint32_t> newBus() override {
-        auto result = m_connection->call(makeRecord(RecordType::NEW_BUS, m_handle));
+        return valueOf<uint32_t>(m_connection->call(makeRecord(RecordType::NEW_BUS, m_handle)));
+    }
+
+private:
+    Result<MsgId> finishSend(const Result<Record>& result) {
         if (!result) {
             return fail(result.error());
+        }
+        if (static_cast<Errc>(result->arg) == Errc::TRY_AGAIN) {
+            m_connection->markSending(m_handle, true);
         }
         if (auto ok = errnoResult(*result); !ok) {
             return fail(ok.error());
         }
-        return static_cast<uint32_t>(result->value);
+        return protocol::unpackMsgId(result->value);
     }
 
-private:
     Result<void> nameCall(RecordType type, std::string_view name, bool replier) {
         Record r = makeRecord(type, m_handle, replier ? 1 : 0);
-        r.name.assign(name);
+        r.body = MessageBody::copyOf(name, {});
         auto result = m_connection->call(std::move(r));
         if (!result) {
             return fail(result.error());
@@ -191,10 +197,7 @@ Result<std::shared_ptr<Connection>> Connection::start(std::unique_ptr<protocol::
     const bool watched = static_cast<bool>(signals);
     std::shared_ptr<Connection> c(new Connection(std::move(link), std::move(signals)));
     auto hello = c->call(makeRecord(RecordType::HELLO, 0, protocol::PROTOCOL_VERSION, pid));
-    if (!hello) {
-        return fail(hello.error());
-    }
-    if (auto ok = errnoResult(*hello); !ok) {
+    if (auto ok = valueOf<uint64_t>(hello); !ok) {
         return fail(ok.error());
     }
     if (watched) {
@@ -283,6 +286,15 @@ void Connection::settleLocked() {
     }
 }
 
+uint32_t Connection::takeHandleLocked() {
+    if (!m_freeHandles.empty()) {
+        const uint32_t handle = *m_freeHandles.begin();
+        m_freeHandles.erase(m_freeHandles.begin());
+        return handle;
+    }
+    return m_nextHandle++;
+}
+
 Result<std::unique_ptr<KsockChannel>> Connection::openKsock(uint32_t bus, bool writable) {
     uint32_t handle = 0;
     Result<Record> result;
@@ -291,12 +303,16 @@ Result<std::unique_ptr<KsockChannel>> Connection::openKsock(uint32_t bus, bool w
         // The fd is taken under the same lock as the call: another thread's
         // OPEN must not take the descriptor that came with ours.
         std::lock_guard lock(m_mutex);
-        handle = m_nextHandle++;
+        handle = takeHandleLocked();
         m_ksocks[handle];
+        // The fd starts empty: the daemon's first copy for it makes it readable.
+        m_link->noteCleared(handle);
         result = callLocked(
             makeRecord(RecordType::OPEN, handle, bus, writable ? protocol::OPEN_WRITABLE : 0));
         if (result && result->arg == 0) {
+            // Before anything else is applied: a copy may follow at once.
             daemonFd = m_link->takeReceivedFd();
+            m_ksocks[handle].daemonFd = daemonFd;
         }
         settleLocked();
     }
@@ -308,8 +324,6 @@ Result<std::unique_ptr<KsockChannel>> Connection::openKsock(uint32_t bus, bool w
     // A local daemon sends the Ksock's pollable fd with the answer and keeps
     // it in step itself; otherwise this library keeps a signal of its own.
     if (daemonFd >= 0) {
-        std::lock_guard lock(m_mutex);
-        m_ksocks[handle].daemonFd = daemonFd;
         return std::unique_ptr<KsockChannel>(
             std::make_unique<ConnectedKsock>(shared_from_this(), handle, id, daemonFd, true));
     }
@@ -325,23 +339,26 @@ Result<std::unique_ptr<KsockChannel>> Connection::openKsock(uint32_t bus, bool w
 
 Result<std::string> Connection::introspect(uint32_t bus, protocol::Introspect what) {
     auto result = call(makeRecord(RecordType::INTROSPECT, 0, static_cast<uint32_t>(what), bus));
-    if (!result) {
-        return fail(result.error());
-    }
-    if (auto ok = errnoResult(*result); !ok) {
+    if (auto ok = valueOf<uint64_t>(result); !ok) {
         return fail(ok.error());
     }
-    return std::string(reinterpret_cast<const char*>(result->data.data()), result->data.size());
+    const auto data = result->body.data();
+    return std::string(reinterpret_cast<const char*>(data.data()), data.size());
 }
 
-Result<Record> Connection::call(Record r) {
+Result<Record> Connection::call(Record r, int alsoWakeOn) {
     std::lock_guard lock(m_mutex);
-    auto result = callLocked(std::move(r));
+    auto result = callLocked(std::move(r), alsoWakeOn);
+    for (uint32_t handle : std::exchange(m_toSettle, {})) {
+        if (m_ksocks.contains(handle) && m_ksocks[handle].mirror.empty()) {
+            settleFdLocked(handle);
+        }
+    }
     settleLocked();
     return result;
 }
 
-Result<Record> Connection::callLocked(Record r) {
+Result<Record> Connection::callLocked(Record r, int alsoWakeOn) {
     if (m_broken) {
         return fail(Errc::DISCONNECTED);
     }
@@ -358,21 +375,26 @@ Result<Record> Connection::callLocked(Record r) {
         if (auto pumped = pumpLocked(); !pumped) {
             return fail(pumped.error());
         }
-        if (!m_result) {
-            if (auto waited = m_link->wait(-1); !waited) {
-                m_broken = true;
-                return fail(waited.error());
-            }
+        if (m_result) {
+            break;
+        }
+        auto waited = m_link->wait(-1, alsoWakeOn);
+        if (!waited) {
+            m_broken = true;
+            return fail(waited.error());
+        }
+        if (*waited) {
+            // The fd woke us; if the RESULT is not in yet, it waits in the
+            // daemon's backlog, and the daemon kicks when it writes it.
+            alsoWakeOn = -1;
         }
     }
     m_awaitedCall = 0;
     return *std::exchange(m_result, std::nullopt);
 }
 
-Result<void> Connection::sendLocked(const Record& r) {
-    m_scratch.clear();
-    protocol::encode(r, m_scratch);
-    auto sent = m_link->send(m_scratch);
+Result<void> Connection::sendLocked(const Record& r, bool lazy) {
+    auto sent = m_link->send(r, lazy);
     if (!sent) {
         m_broken = true;
     }
@@ -381,16 +403,17 @@ Result<void> Connection::sendLocked(const Record& r) {
 
 Result<void> Connection::pumpLocked() {
     bool violated = false;
-    auto received = m_link->receive([&](std::span<const std::byte> bytes) {
-        // The daemon is trusted more than a client is, but its bytes are
-        // still checked: a broken daemon must not corrupt the client.
-        auto r = protocol::decode(bytes, protocol::Limits{MAX_NAME_LEN, ABSOLUTE_MAX_DATA});
-        if (!r || protocol::isClientRecord(r->type)) {
-            violated = true;
-            return;
-        }
-        apply(*r);
-    });
+    auto received = m_link->receive(
+        [&](Record&& r) {
+            // The daemon is trusted more than a client is, but its bytes are
+            // still checked: a broken daemon must not corrupt the client.
+            if (protocol::isClientRecord(r.type)) {
+                violated = true;
+                return;
+            }
+            apply(std::move(r));
+        },
+        DAEMON_LIMITS);
     if (!received || violated) {
         m_broken = true;
         return fail(received ? Errc::PROTOCOL_VIOLATION : received.error());
@@ -398,10 +421,10 @@ Result<void> Connection::pumpLocked() {
     return {};
 }
 
-void Connection::apply(const Record& r) {
+void Connection::apply(Record&& r) {
     if (r.type == RecordType::RESULT) {
         if (r.callId == m_awaitedCall) {
-            m_result = r;
+            m_result = std::move(r);
         }
         return;
     }
@@ -412,21 +435,27 @@ void Connection::apply(const Record& r) {
     KsockState& k = it->second;
     switch (r.type) {
     case RecordType::PUSHED: {
-        Mirrored m{r.value, Message{r.header, r.name, r.data}};
-        if (r.arg == 1) {
+        Mirrored m{r.value, protocol::messageOf(r)};
+        if ((r.arg & protocol::PUSHED_AT_HEAD) != 0) {
             k.mirror.push_front(std::move(m));
         } else {
             k.mirror.push_back(std::move(m));
         }
+        k.reportPops = (r.arg & protocol::PUSHED_REPORT_POPS) != 0;
+        k.fdReadable = k.daemonFd >= 0; // the daemon made it so before it wrote this
         if (k.signal) {
             k.signal->messageQueued();
         }
         break;
     }
     case RecordType::REMOVED:
-        if (std::erase_if(k.mirror, [&](const Mirrored& m) { return m.copyId == r.value; }) > 0 &&
-            k.signal) {
-            k.signal->messageTaken();
+        if (std::erase_if(k.mirror, [&](const Mirrored& m) { return m.copyId == r.value; }) > 0) {
+            if (k.signal) {
+                k.signal->messageTaken();
+            }
+            if (k.mirror.empty() && k.fdReadable) {
+                m_toSettle.push_back(r.handle); // once the call that caused it is over
+            }
         }
         break;
     case RecordType::SEND_FINISHED:
@@ -448,6 +477,9 @@ Result<std::optional<Message>> Connection::nextMessage(uint32_t handle) {
 }
 
 Result<std::optional<Message>> Connection::nextMessageLocked(uint32_t handle) {
+    // Looked at before the ring: once the daemon says it holds nothing back,
+    // everything it had for us is already in the ring.
+    const bool backlogged = m_link->backlogged();
     if (auto pumped = pumpLocked(); !pumped) {
         return fail(pumped.error());
     }
@@ -455,54 +487,86 @@ Result<std::optional<Message>> Connection::nextMessageLocked(uint32_t handle) {
     if (it == m_ksocks.end()) {
         return fail(Errc::INVALID);
     }
-    KsockState& k = it->second;
-    if (!k.mirror.empty()) {
-        Mirrored m = std::move(k.mirror.front());
-        k.mirror.pop_front();
-        // Reported before the application sees it: if this process dies now,
-        // the daemon still learns the request was popped (Ignored, not
-        // GoneAway). One-way, even for the last copy: waiting for the daemon
-        // to clear the fd cost a round trip per message. The fd may then read
-        // readable until the next call reaches the daemon; a NEXT made for
-        // that spurious wakeup is ordered after this pop, so it answers
-        // "none" and the fd is exact again.
-        auto reported = sendLocked(makeRecord(RecordType::POP, handle, 0, m.copyId));
-        if (!reported) {
-            return fail(reported.error());
-        }
-        if (k.signal) {
-            k.signal->messageTaken();
-        }
-        return std::optional<Message>(std::move(m.msg));
+    if (!it->second.mirror.empty()) {
+        return popMirroredLocked(handle, it->second);
     }
-    // An fd the daemon keeps exact that is not readable means an empty queue.
-    if (k.daemonFd >= 0 && !isReadable(k.daemonFd)) {
+    if (!backlogged) {
+        // Nothing mirrored, nothing in the ring, nothing held back: the queue
+        // is empty as of now, and the fd says so too (settleFdLocked).
         return std::optional<Message>();
     }
-    // The mirror may lag the daemon (copies not shipped yet): ask it.
+    // The daemon holds records back (our ring was full): ask it to pop for
+    // us; its answer comes after the copy's PUSHED record.
     auto result = callLocked(makeRecord(RecordType::NEXT, handle));
-    if (!result) {
-        return fail(result.error());
-    }
-    if (auto ok = errnoResult(*result); !ok) {
+    if (auto ok = valueOf<uint64_t>(result); !ok) {
         return fail(ok.error());
     }
+    KsockState& k = m_ksocks[handle];
     if (result->value == 0) {
+        k.fdReadable = k.daemonFd >= 0; // it may be, for a copy since popped
+        settleFdLocked(handle);
         return std::optional<Message>();
     }
-    auto& mirror = m_ksocks[handle].mirror;
-    auto copy = std::find_if(mirror.begin(), mirror.end(),
+    auto copy = std::find_if(k.mirror.begin(), k.mirror.end(),
                              [&](const Mirrored& m) { return m.copyId == result->value; });
-    if (copy == mirror.end()) {
+    if (copy == k.mirror.end()) {
         m_broken = true; // the daemon named a copy it never shipped
         return fail(Errc::PROTOCOL_VIOLATION);
     }
     Message msg = std::move(copy->msg);
-    mirror.erase(copy);
-    if (m_ksocks[handle].signal) {
-        m_ksocks[handle].signal->messageTaken();
+    k.mirror.erase(copy);
+    if (k.signal) {
+        k.signal->messageTaken();
+    }
+    if (k.mirror.empty()) {
+        settleFdLocked(handle);
     }
     return std::optional<Message>(std::move(msg));
+}
+
+Result<std::optional<Message>> Connection::popMirroredLocked(uint32_t handle, KsockState& k) {
+    Mirrored m = std::move(k.mirror.front());
+    k.mirror.pop_front();
+    // Written to the ring before the application sees the message: if this
+    // process dies now, the daemon still reads that the request was popped
+    // (Ignored, not GoneAway). The daemon reads it when it next looks at
+    // the ring, unless it asked for pops promptly (the queue is filling).
+    auto reported = sendLocked(makeRecord(RecordType::POP, handle, 0, m.copyId), !k.reportPops);
+    if (!reported) {
+        return fail(reported.error());
+    }
+    if (k.signal) {
+        k.signal->messageTaken();
+    }
+    if (k.mirror.empty()) {
+        settleFdLocked(handle);
+    }
+    return std::optional<Message>(std::move(m.msg));
+}
+
+// The mirror of `handle` is empty: make its daemon-kept fd unreadable, unless
+// a copy for it is already on its way. The daemon only ever makes the fd
+// readable; we empty it, and leave a readiness note so that the daemon's next
+// copy makes it readable again. Note first, look at the ring second; the
+// daemon writes the copy first and takes the note second. Whichever comes
+// last sees the other, so a copy is never left behind an unreadable fd.
+void Connection::settleFdLocked(uint32_t handle) {
+    auto it = m_ksocks.find(handle);
+    if (it == m_ksocks.end() || !it->second.fdReadable) {
+        return;
+    }
+    m_link->noteCleared(handle);
+    if (m_link->recordsWaiting() && pumpLocked() && !m_ksocks[handle].mirror.empty()) {
+        // A copy arrived: the fd must stay readable. If the daemon has not
+        // taken our note, take it back; if it has, it added a packet for the
+        // copy, and one of the two goes.
+        if (m_link->takeClearNote(handle)) {
+            return;
+        }
+    }
+    KsockState& k = m_ksocks[handle];
+    takeReadinessPacket(k.daemonFd);
+    k.fdReadable = !k.mirror.empty();
 }
 
 void Connection::markSending(uint32_t handle, bool blocked) {
@@ -518,7 +582,9 @@ void Connection::markSending(uint32_t handle, bool blocked) {
 
 void Connection::forget(uint32_t handle) {
     std::lock_guard lock(m_mutex);
-    m_ksocks.erase(handle);
+    if (m_ksocks.erase(handle) > 0) {
+        m_freeHandles.insert(handle);
+    }
 }
 
 } // namespace xkbus::frontend

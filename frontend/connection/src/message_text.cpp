@@ -4,16 +4,11 @@
 namespace xkbus::frontend {
 
 Message textMessage(std::string_view name, std::string_view data, uint32_t flags) {
-    Message m;
-    m.name.assign(name);
-    m.header.flags = flags;
-    m.data.assign(reinterpret_cast<const std::byte*>(data.data()),
-                  reinterpret_cast<const std::byte*>(data.data() + data.size()));
-    return m;
+    return makeMessage(name, data, flags);
 }
 
 std::string dataText(const Message& m) {
-    return std::string(reinterpret_cast<const char*>(m.data.data()), m.data.size());
+    return std::string(m.text());
 }
 
 std::string idText(MsgId id) {
@@ -40,8 +35,8 @@ bool printable(const std::string& s) {
 } // namespace
 
 std::string describe(const Message& m) {
-    std::string text = kindOf(m) + " " + m.name + " " + idText(m.header.id) + " from Ksock " +
-                       std::to_string(m.header.from);
+    std::string text = kindOf(m) + " " + std::string(m.name()) + " " + idText(m.header.id) +
+                       " from Ksock " + std::to_string(m.header.from);
     if (m.isReply()) {
         text += " answering " + idText(m.header.inReplyTo);
     }

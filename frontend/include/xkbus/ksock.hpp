@@ -16,14 +16,6 @@
 
 namespace xkbus {
 
-struct Message : frontend::Message {
-    // A status the bus made (GoneAway, Ignored, Unbound...), not a reply.
-    bool isStatus() const noexcept { return (header.flags & FLAG_SYNTHETIC) != 0; }
-    std::string_view text() const noexcept {
-        return {reinterpret_cast<const char*>(data.data()), data.size()};
-    }
-};
-
 class XKBUS_CLIENT_API Ksock {
 public:
     // Opens a Ksock on bus `bus` (kbus_ksock_open's rules for reaching it).
@@ -43,13 +35,13 @@ public:
         return m_channel->unbind(name, replier);
     }
 
-    Result<MsgId> send(const frontend::Message& message) { return m_channel->send(message); }
+    Result<MsgId> send(const Message& message) { return m_channel->send(message); }
     Result<MsgId> announce(std::string_view name, std::string_view data = {}, uint32_t flags = 0);
     // Sends every message in one call (an xkbus extension): in order, with
     // no other sender's message between them, each with its own id or error.
     // The outer error (nothing sent) is for an empty batch, or one over
     // protocol::MAX_BATCH messages or frontend::MAX_BATCH_BYTES.
-    Result<std::vector<Result<MsgId>>> sendBatch(std::span<const frontend::Message> messages) {
+    Result<std::vector<Result<MsgId>>> sendBatch(std::span<const Message> messages) {
         return m_channel->sendBatch(messages);
     }
     // Sends a request and waits up to `timeout` for its answer: the reply,
@@ -58,7 +50,7 @@ public:
     Result<Message> request(std::string_view name, std::string_view data,
                             std::chrono::milliseconds timeout);
     // Answers a request this Ksock received (and must reply to).
-    Result<MsgId> reply(const frontend::Message& request, std::string_view data);
+    Result<MsgId> reply(const Message& request, std::string_view data);
 
     // The next message, waiting up to `timeout` (negative: forever);
     // TIMED_OUT if none came.

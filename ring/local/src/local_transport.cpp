@@ -1,8 +1,8 @@
-// Local implementations of the transport seam (memfd pages, eventfd kicks,
-// socket-EOF liveness) and the SCM_RIGHTS handshake that hands them over.
-// Everything received from the peer is checked before use: descriptors must
-// be what they claim, memfds sealed against shrinking (else a truncate would
-// SIGBUS us mid-copy), eventfds non-blocking (else a kick could block us).
+// Local implementations of the transport seam (memfd pages, an eventfd and
+// the handshake socket for kicks, socket-EOF liveness) and the SCM_RIGHTS
+// handshake that hands them over. Everything received from the peer is
+// checked before use: descriptors must be what they claim, memfds sealed
+// against shrinking (else a truncate would SIGBUS us mid-copy).
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -24,10 +24,14 @@ namespace {
 using xkbus::UniqueFd;
 
 constexpr uint32_t HANDSHAKE_MAGIC = 0x4c424b58; // "XKBL"
-constexpr uint16_t HANDSHAKE_VERSION = 1;
-constexpr size_t EVENT_FDS = 2; // [backend waits on, frontend waits on]
+constexpr uint16_t HANDSHAKE_VERSION = 2;
+constexpr size_t EVENT_FDS = 1; // the eventfd the backend waits on
 constexpr size_t MAX_FDS = EVENT_FDS + 2;
+// What the backend writes on the socket: a kick, or a descriptor (one per byte).
+constexpr char KICK_TOKEN = 'K';
 constexpr char DESCRIPTOR_TOKEN = 'D';
+// Descriptors one recvmsg may bring (each comes with its own DESCRIPTOR_TOKEN).
+constexpr size_t MAX_FDS_PER_READ = 16;
 constexpr size_t MAX_MEMFD_PAGES = 1 + 2 * ((1u << abi::MAX_RING_ORDER) / abi::PAGE_SIZE);
 
 struct Handshake {
@@ -78,9 +82,9 @@ UniqueFd duplicate(int fd) noexcept {
 // One recvmsg (without waiting): the bytes into `buffer`, every descriptor
 // that came with them into `fds`, owned. Returns what recvmsg returned.
 ssize_t receiveWithFds(int socketFd, void* buffer, size_t length, std::vector<UniqueFd>& fds,
-                       bool& truncated) {
+                       bool& truncated, bool block = false) {
     iovec io{buffer, length};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * MAX_FDS)] = {};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * MAX_FDS_PER_READ)] = {};
     msghdr msg{};
     msg.msg_iov = &io;
     msg.msg_iovlen = 1;
@@ -88,7 +92,7 @@ ssize_t receiveWithFds(int socketFd, void* buffer, size_t length, std::vector<Un
     msg.msg_controllen = sizeof control;
     ssize_t n = 0;
     do {
-        n = ::recvmsg(socketFd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        n = ::recvmsg(socketFd, &msg, (block ? 0 : MSG_DONTWAIT) | MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
@@ -201,24 +205,154 @@ Result<void> kick(int eventFd) {
     return errno == EAGAIN ? Result<void>() : failErrno();
 }
 
-class EventfdChannel final : public EventChannel {
+Result<void> sendToken(int socketFd, char token) {
+    ssize_t sent = 0;
+    do {
+        sent = ::send(socketFd, &token, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent == 1 || (sent < 0 && errno == EAGAIN)) {
+        return {}; // EAGAIN: kicks are queued unread, so the peer will look anyway
+    }
+    return sent < 0 ? failErrno() : fail(Errc::DISCONNECTED);
+}
+
+// The frontend's end of the handshake socket, after the handshake: the
+// backend writes kicks and hands descriptors over on it, and its EOF is the
+// backend's death. One stream for all three, so that one blocking read is a
+// whole wait (no poll, no separate drain).
+class FrontendSocket {
 public:
-    EventfdChannel(UniqueFd waitOn, UniqueFd kickPeer)
-        : m_waitOn(std::move(waitOn)), m_kickPeer(std::move(kickPeer)) {}
+    explicit FrontendSocket(UniqueFd socket) : m_socket(std::move(socket)) {}
+
+    int fd() const noexcept { return m_socket.get(); }
+    bool dead() const noexcept { return m_dead; }
+
+    // Reads what the backend wrote: blocking until something comes, or not.
+    // A byte that is neither token, or a token without its descriptor, means
+    // the peer no longer speaks the protocol: it counts as dead.
+    void read(bool block) {
+        while (!m_dead) {
+            char bytes[64];
+            std::vector<UniqueFd> fds;
+            bool truncated = false;
+            const ssize_t n =
+                receiveWithFds(m_socket.get(), bytes, sizeof bytes, fds, truncated, block);
+            if (n < 0 && errno == EAGAIN) {
+                return;
+            }
+            if (n <= 0 || truncated || !take(std::span(bytes, static_cast<size_t>(n)), fds)) {
+                m_dead = true;
+                return;
+            }
+            if (block) {
+                return; // woken; the caller looks at the ring now
+            }
+        }
+    }
+
+    int takeDescriptor() {
+        read(false);
+        if (m_descriptors.empty()) {
+            return -1;
+        }
+        const int fd = m_descriptors.front().release();
+        m_descriptors.pop_front();
+        return fd;
+    }
+
+private:
+    bool take(std::span<const char> bytes, std::vector<UniqueFd>& fds) {
+        size_t next = 0;
+        for (char b : bytes) {
+            if (b == DESCRIPTOR_TOKEN && next < fds.size()) {
+                m_descriptors.push_back(std::move(fds[next++]));
+            } else if (b != KICK_TOKEN) {
+                return false;
+            }
+        }
+        return next == fds.size();
+    }
+
+    UniqueFd m_socket;
+    bool m_dead = false;
+    std::deque<UniqueFd> m_descriptors;
+};
+
+// Frontend: kicks the backend's eventfd; waits on the socket.
+class FrontendChannel final : public EventChannel {
+public:
+    FrontendChannel(std::shared_ptr<FrontendSocket> socket, UniqueFd kickBackend)
+        : m_socket(std::move(socket)), m_kickBackend(std::move(kickBackend)) {}
 
     EventPort localPort() const noexcept override { return 0; }
-    Result<void> notify() override { return kick(m_kickPeer.get()); }
-    int pollFd() const noexcept override { return m_waitOn.get(); }
+    Result<void> notify() override { return kick(m_kickBackend.get()); }
+    int pollFd() const noexcept override { return m_socket->fd(); }
 
     Result<bool> wait(std::chrono::milliseconds timeout, int extraFd) override {
-        pollfd fds[2] = {{m_waitOn.get(), POLLIN, 0}, {extraFd, POLLIN, 0}};
+        if (timeout.count() < 0 && extraFd < 0) {
+            m_socket->read(true); // the common wait: one system call
+            return false;
+        }
+        pollfd fds[2] = {{m_socket->fd(), POLLIN, 0}, {extraFd, POLLIN, 0}};
         const int count = ::poll(fds, extraFd >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
         if (count < 0 && errno != EINTR) {
             return failErrno();
         }
-        return acknowledge().map([&] { return count > 0 && fds[1].revents != 0; });
+        if (count > 0 && fds[0].revents != 0) {
+            m_socket->read(false);
+        }
+        return count > 0 && extraFd >= 0 && fds[1].revents != 0;
     }
 
+    Result<void> acknowledge() override {
+        m_socket->read(false);
+        return {};
+    }
+
+private:
+    std::shared_ptr<FrontendSocket> m_socket;
+    UniqueFd m_kickBackend;
+};
+
+class FrontendLiveness final : public Liveness {
+public:
+    explicit FrontendLiveness(std::shared_ptr<FrontendSocket> socket)
+        : m_socket(std::move(socket)) {}
+    int pollFd() const noexcept override { return m_socket->fd(); }
+    // The channel reads the socket as it waits; this only looks.
+    Result<bool> peerDied() override { return m_socket->dead(); }
+    int takeDescriptor() override { return m_socket->takeDescriptor(); }
+
+private:
+    std::shared_ptr<FrontendSocket> m_socket;
+};
+
+// Backend: the frontend kicks an eventfd, which the backend's event loop
+// watches edge-triggered and never reads (a read per wakeup was a system
+// call per wakeup); the backend kicks by a byte on the socket.
+class BackendChannel final : public EventChannel {
+public:
+    BackendChannel(UniqueFd waitOn, UniqueFd socket)
+        : m_waitOn(std::move(waitOn)), m_socket(std::move(socket)) {}
+
+    EventPort localPort() const noexcept override { return 0; }
+    Result<void> notify() override { return sendToken(m_socket.get(), KICK_TOKEN); }
+    int pollFd() const noexcept override { return m_waitOn.get(); }
+    bool edgeTriggered() const noexcept override { return true; }
+
+    // For a backend that blocks (tests; the daemon uses its event loop):
+    // the socket's EOF, which the connection then reads as death, ends it too.
+    Result<bool> wait(std::chrono::milliseconds timeout, int extraFd) override {
+        pollfd fds[3] = {
+            {m_waitOn.get(), POLLIN, 0}, {m_socket.get(), POLLIN, 0}, {extraFd, POLLIN, 0}};
+        const int count = ::poll(fds, extraFd >= 0 ? 3 : 2, static_cast<int>(timeout.count()));
+        if (count < 0 && errno != EINTR) {
+            return failErrno();
+        }
+        return acknowledge().map([&] { return count > 0 && extraFd >= 0 && fds[2].revents != 0; });
+    }
+
+    // Only wait() needs the counter reset; the event loop never reads it.
     Result<void> acknowledge() override {
         uint64_t value = 0;
         if (::read(m_waitOn.get(), &value, sizeof value) < 0 && errno != EAGAIN) {
@@ -229,74 +363,33 @@ public:
 
 private:
     UniqueFd m_waitOn;
-    UniqueFd m_kickPeer;
+    UniqueFd m_socket;
 };
 
-// The socket stays open as long as the peer process lives (or a child it
-// forked still holds it, as gntalloc also waits for the last mapping). On the
-// frontend it also brings the descriptors the backend hands over (see
-// sendDescriptor); the backend accepts nothing on it.
-class SocketLiveness final : public Liveness {
+// The socket stays open as long as the frontend process lives (or a child it
+// forked still holds it, as gntalloc also waits for the last mapping). The
+// frontend never writes on it: any byte, like EOF, is its death.
+class BackendLiveness final : public Liveness {
 public:
-    SocketLiveness(UniqueFd socket, UniqueFd ownEvent, bool acceptDescriptors)
-        : m_socket(std::move(socket)), m_ownEvent(std::move(ownEvent)),
-          m_acceptDescriptors(acceptDescriptors) {}
+    explicit BackendLiveness(UniqueFd socket) : m_socket(std::move(socket)) {}
 
     int pollFd() const noexcept override { return m_socket.get(); }
 
     Result<bool> peerDied() override {
-        while (!m_dead) {
-            UniqueFd received;
-            const ssize_t n = receiveOne(received);
-            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-                return false;
-            }
-            if (n == 1 && m_acceptDescriptors && received.valid()) {
-                m_descriptors.push_back(std::move(received));
-                continue;
-            }
-            // EOF, an error, or bytes the protocol never sends: the peer is
-            // gone or no longer speaking it. Fire our own event as gntalloc would.
-            m_dead = true;
-            (void)kick(m_ownEvent.get());
+        if (!m_dead) {
+            char byte = 0;
+            ssize_t n = 0;
+            do {
+                n = ::recv(m_socket.get(), &byte, 1, MSG_DONTWAIT);
+            } while (n < 0 && errno == EINTR);
+            m_dead = !(n < 0 && errno == EAGAIN);
         }
-        return true;
-    }
-
-    int takeDescriptor() override {
-        (void)peerDied(); // collects what has arrived
-        if (m_descriptors.empty()) {
-            return -1;
-        }
-        const int fd = m_descriptors.front().release();
-        m_descriptors.pop_front();
-        return fd;
+        return m_dead;
     }
 
 private:
-    // One DESCRIPTOR_TOKEN byte with exactly one descriptor, or anything else.
-    ssize_t receiveOne(UniqueFd& received) {
-        char byte = 0;
-        std::vector<UniqueFd> fds; // extra ones close when it goes
-        bool truncated = false;
-        const ssize_t n = receiveWithFds(m_socket.get(), &byte, 1, fds, truncated);
-        const size_t count = fds.size();
-        if (count > 0) {
-            received = std::move(fds.front());
-        }
-        const bool wellFormed = n == 1 && byte == DESCRIPTOR_TOKEN && count == 1 && !truncated;
-        if (n == 1 && !wellFormed) {
-            received.reset();
-            return 0; // counts as a broken peer
-        }
-        return n;
-    }
-
     UniqueFd m_socket;
-    UniqueFd m_ownEvent;
-    bool m_acceptDescriptors;
     bool m_dead = false;
-    std::deque<UniqueFd> m_descriptors;
 };
 
 Result<void> sendHandshake(int socketFd, GrantRef controlRef, const std::vector<int>& fds) {
@@ -363,7 +456,7 @@ Result<Handshake> receiveHandshake(int socketFd, std::vector<UniqueFd>& fds,
     if (hello.version != HANDSHAKE_VERSION) {
         return refuse(why, "unsupported local handshake version");
     }
-    if (hello.fdCount != fds.size() || fds.size() < EVENT_FDS + 1) {
+    if (hello.fdCount != fds.size() || fds.size() < EVENT_FDS + 1 || fds.size() > MAX_FDS) {
         return refuse(why, "handshake descriptor count is wrong");
     }
     return hello;
@@ -373,22 +466,26 @@ Result<Handshake> receiveHandshake(int socketFd, std::vector<UniqueFd>& fds,
 
 Result<Connection> connectFrontend(int socketFd, const FrontendOptions& options) {
     UniqueFd backendWaits(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    UniqueFd frontendWaits(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     UniqueFd socket = duplicate(socketFd);
-    if (!backendWaits.valid() || !frontendWaits.valid() || !socket.valid()) {
+    if (!backendWaits.valid() || !socket.valid()) {
         return failErrno();
     }
+    // A wait is one blocking read of the socket; every other read says
+    // MSG_DONTWAIT itself.
+    const int flags = ::fcntl(socket.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(socket.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        return failErrno();
+    }
+    auto shared = std::make_shared<FrontendSocket>(std::move(socket));
     Transport transport;
-    transport.events = std::make_unique<EventfdChannel>(duplicate(frontendWaits.get()),
-                                                        duplicate(backendWaits.get()));
-    transport.liveness =
-        std::make_unique<SocketLiveness>(std::move(socket), duplicate(frontendWaits.get()), true);
+    transport.events = std::make_unique<FrontendChannel>(shared, duplicate(backendWaits.get()));
+    transport.liveness = std::make_unique<FrontendLiveness>(shared);
     MemfdSharer sharer;
     auto connection = openFrontend(sharer, std::move(transport), options);
     if (!connection) {
         return fail(connection.error());
     }
-    std::vector<int> fds{backendWaits.get(), frontendWaits.get()};
+    std::vector<int> fds{backendWaits.get()};
     for (const auto& memfd : sharer.memfds()) {
         fds.push_back(memfd.get());
     }
@@ -405,11 +502,9 @@ Result<Connection> acceptBackend(int socketFd, const BackendOptions& options,
     if (!hello) {
         return fail(hello.error());
     }
-    for (size_t i = 0; i < EVENT_FDS; ++i) {
-        // Non-blocking even if the peer made them blocking: a kick must never stall us.
-        if (!isEventfd(fds[i].get()) || ::fcntl(fds[i].get(), F_SETFL, O_NONBLOCK) != 0) {
-            return refuse(why, "handshake descriptor is not an eventfd");
-        }
+    // Never read, so its mode (semaphore or not, blocking or not) cannot stall us.
+    if (!isEventfd(fds[0].get())) {
+        return refuse(why, "handshake descriptor is not an eventfd");
     }
     std::vector<UniqueFd> memfds;
     for (size_t i = EVENT_FDS; i < fds.size(); ++i) {
@@ -418,15 +513,14 @@ Result<Connection> acceptBackend(int socketFd, const BackendOptions& options,
         }
         memfds.push_back(std::move(fds[i]));
     }
-    UniqueFd socket = duplicate(socketFd);
-    UniqueFd ownEvent = duplicate(fds[0].get());
-    if (!socket.valid() || !ownEvent.valid()) {
+    UniqueFd kickSocket = duplicate(socketFd);
+    UniqueFd liveSocket = duplicate(socketFd);
+    if (!kickSocket.valid() || !liveSocket.valid()) {
         return failErrno();
     }
     Transport transport;
-    transport.events = std::make_unique<EventfdChannel>(std::move(fds[0]), std::move(fds[1]));
-    transport.liveness =
-        std::make_unique<SocketLiveness>(std::move(socket), std::move(ownEvent), false);
+    transport.events = std::make_unique<BackendChannel>(std::move(fds[0]), std::move(kickSocket));
+    transport.liveness = std::make_unique<BackendLiveness>(std::move(liveSocket));
     MemfdMapper mapper(std::move(memfds));
     return openBackend(mapper, std::move(transport), hello->controlRef, options, why);
 }

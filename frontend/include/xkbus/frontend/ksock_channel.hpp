@@ -11,32 +11,20 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include <xkbus/common/api.hpp>
 #include <xkbus/common/kbus_types.hpp>
+#include <xkbus/common/message.hpp>
 #include <xkbus/common/result.hpp>
 #include <xkbus/protocol/records.hpp>
 
-// The shared C++ client library is built with hidden symbols; what carries
-// this mark is its API.
-#define XKBUS_CLIENT_API __attribute__((visibility("default")))
-
 namespace xkbus::frontend {
 
-using Header = protocol::Header;
+using Header = MessageHeader;
+using Message = xkbus::Message;
 
 // The bytes of one batch as it travels (protocol::batchEntrySize each).
 inline constexpr size_t MAX_BATCH_BYTES = DEFAULT_MAX_MESSAGE_SIZE;
 using Control = protocol::Control;
-
-// A message as a client holds it: its own copy of header, name and data.
-struct Message {
-    Header header;
-    std::string name;
-    std::vector<std::byte> data;
-
-    bool isRequest() const noexcept { return (header.flags & FLAG_WANT_A_REPLY) != 0; }
-    bool isReply() const noexcept { return header.inReplyTo.isSet(); }
-    bool wantsYouToReply() const noexcept { return (header.flags & FLAG_WANT_YOU_TO_REPLY) != 0; }
-};
 
 // Its vtable and sendBatch live in the library (the destructor is the key
 // function), so programs never need the library's internals inline.
@@ -57,6 +45,11 @@ public:
     // SEND. On TRY_AGAIN the message is still being sent; control(LAST_SENT)
     // gives its id.
     virtual Result<MsgId> send(const Message& msg) = 0;
+    // As send(), for a request whose reply the caller waits for next: the
+    // daemon need not wake the caller to say the send succeeded, because the
+    // reply (or any other message for this Ksock) will. Saves a wakeup per
+    // request/reply; errors still come at once.
+    virtual Result<MsgId> sendRequest(const Message& msg) { return send(msg); }
     // Sends every message, in order, each with its own id or error; no other
     // sender's message lands between them (an xkbus extension: one call,
     // one wakeup of the daemon). The whole batch fails, and nothing is sent,
@@ -81,7 +74,7 @@ inline Result<void> checkBatch(std::span<const Message> msgs) {
     }
     size_t bytes = 0;
     for (const Message& m : msgs) {
-        bytes += protocol::batchEntrySize(m.name.size(), m.data.size());
+        bytes += protocol::batchEntrySize(m.name().size(), m.data().size());
     }
     return bytes <= MAX_BATCH_BYTES ? Result<void>{} : fail(Errc::MESSAGE_TOO_BIG);
 }

@@ -40,8 +40,9 @@ struct Header {
 
 // One side's status, alone on its line: it is also the unmap-notify byte.
 struct StatusLine {
-    uint8_t status; // STATUS_LIVE while that side's process holds the pages
-    uint8_t pad[CACHE_LINE - 1];
+    uint8_t status;  // STATUS_LIVE while that side's process holds the pages
+    uint8_t backlog; // non-zero while that side holds records back for want of room
+    uint8_t pad[CACHE_LINE - 2];
 };
 
 // Written only by the ring's producer.

@@ -19,11 +19,17 @@ namespace xkbus::ring {
 
 // A waiting side first polls the ring for up to `maxSpin` (about 0.3 us per
 // handoff when the peer is running) before paying for a sleep and a kick
-// (about 10 us in these VMs). The budget adapts between maxSpin/16 and
-// maxSpin with recent success. Zero disables spinning.
+// (about 10 us in these VMs, 25 us when the sleeper's vCPU halted). The
+// budget adapts between maxSpin/16 and maxSpin with recent success. Zero
+// disables spinning, and so does a process that may run on one CPU only:
+// there the peer it waits for can only run once it stops spinning.
 struct SpinPolicy {
     std::chrono::nanoseconds maxSpin = std::chrono::microseconds(50);
 };
+
+// The policy with spinning off where it cannot help (this process may run
+// on one CPU only).
+SpinPolicy spinWhereUseful(SpinPolicy wanted) noexcept;
 
 struct FrontendOptions {
     uint8_t toBackendOrder = 12; // 4 KiB each way: 3 pages in all
@@ -51,14 +57,23 @@ public:
     // Closes: clears our status byte, kicks the peer, unmaps.
     ~Connection();
 
-    // --- Non-blocking, for an event loop. Each kicks the peer when it asked.
-    Result<void> trySend(std::span<const std::byte> record); // see Endpoint::trySend
-    Result<bool> flush();                                    // true: nothing pending
+    // --- Non-blocking, for an event loop. Each kicks the peer when it asked
+    // (see Kick for the exceptions).
+    Result<void> trySend(RecordParts parts, Kick kick = Kick::IF_ASKED); // see Endpoint::trySend
+    Result<void> trySend(std::span<const std::byte> record, Kick kick = Kick::IF_ASKED) {
+        const std::span<const std::byte> one[] = {record};
+        return trySend(one, kick);
+    }
+    Result<bool> flush(); // true: nothing pending
     // One record, valid until the next receive call; nullopt: none yet.
     Result<std::optional<std::span<const std::byte>>> tryReceive();
+    // The record tryReceive() just returned, as a buffer of its own.
+    std::shared_ptr<std::byte[]> takeReceived() { return m_endpoint.takeReceived(); }
     // Descriptors to poll for readability (-1 entries: none). When one is
     // readable call onWakeup(), then tryReceive()/flush() until they stall.
     std::array<int, 2> pollFds() const noexcept;
+    // True if pollFds()[0] must be watched edge-triggered (EPOLLET).
+    bool edgeTriggered() const noexcept { return m_transport.events->edgeTriggered(); }
     // Consumes the kick and, if pollFds()[1] was readable, applies the
     // liveness contract if the peer died.
     Result<void> onWakeup(bool livenessReadable = true);
@@ -66,11 +81,18 @@ public:
     // --- Blocking, for a client. Spin, then arm and sleep; TIMED_OUT after
     // `timeout` (negative: wait forever). Returns once the whole record is
     // in the ring.
-    Result<void> send(std::span<const std::byte> record, std::chrono::milliseconds timeout);
+    Result<void> send(RecordParts parts, Kick kick, std::chrono::milliseconds timeout);
+    Result<void> send(std::span<const std::byte> record, std::chrono::milliseconds timeout) {
+        const std::span<const std::byte> one[] = {record};
+        return send(one, Kick::IF_ASKED, timeout);
+    }
     Result<std::span<const std::byte>> receive(std::chrono::milliseconds timeout);
-    // Waits (spin, then sleep) until a record or free space may be there, or
-    // the timeout passes (TIMED_OUT); returns at once if progress is possible.
-    Result<void> waitForActivity(std::chrono::milliseconds timeout);
+    // Waits (spin, then sleep) until a record or free space may be there,
+    // `extraFd` (if >= 0) is readable, or the timeout passes (TIMED_OUT);
+    // returns at once if progress is possible. True if extraFd is readable.
+    Result<bool> waitForActivity(std::chrono::milliseconds timeout, int extraFd = -1);
+    // True if the peer has published bytes not taken yet (a seq_cst read).
+    bool dataWaiting() noexcept { return m_endpoint.dataWaiting(); }
     // A descriptor the peer handed over with the local transport, or -1.
     int takeDescriptor() {
         return m_transport.liveness ? m_transport.liveness->takeDescriptor() : -1;
@@ -97,7 +119,8 @@ private:
     Result<void> kickIfAsked();
     Result<void> checkLiveness();
     bool spinUntilProgress();
-    Result<void> waitForProgress(std::chrono::steady_clock::time_point deadline, bool forever);
+    Result<bool> waitForProgress(std::chrono::steady_clock::time_point deadline, bool forever,
+                                 int extraFd = -1);
 
     std::unique_ptr<Mapping> m_control;
     std::unique_ptr<Mapping> m_ringPages;

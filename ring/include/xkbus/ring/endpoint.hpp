@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -17,6 +18,19 @@
 namespace xkbus::ring {
 
 enum class Role : uint8_t { FRONTEND, BACKEND };
+
+// Whether publishing a record may kick the peer (when the peer asked to be).
+enum class Kick : uint8_t {
+    IF_ASKED, // the default: kick now if the peer is waiting for this
+    // Not now: the peer looks at this record when it next wakes for another
+    // reason. The kick is owed, and the next IF_ASKED record pays it; over
+    // half a ring pending, LAZY acts as IF_ASKED so the peer drains it.
+    LAZY,
+    NEVER, // the peer waits for something else and needs no wakeup for this
+};
+
+// A record in parts, written back to back (a fixed part, then a body).
+using RecordParts = std::span<const std::span<const std::byte>>;
 
 // The shared memory as mapped: page 0, and the ring pages (pageCount - 1 of
 // them, possibly a separate mapping; empty when both rings fit in page 0).
@@ -42,7 +56,11 @@ public:
     // TRY_AGAIN while an earlier record is still streaming; MESSAGE_TOO_BIG
     // over the limit; DISCONNECTED if the peer is gone; PROTOCOL_VIOLATION
     // once the ring is broken.
-    Result<void> trySend(std::span<const std::byte> record);
+    Result<void> trySend(RecordParts parts, Kick kick = Kick::IF_ASKED);
+    Result<void> trySend(std::span<const std::byte> record, Kick kick = Kick::IF_ASKED) {
+        const std::span<const std::byte> one[] = {record};
+        return trySend(one, kick);
+    }
     // Streams more of the pending record. True when nothing is pending.
     Result<bool> flush();
     bool sendPending() const noexcept { return m_outSent < m_outgoing.size(); }
@@ -52,6 +70,13 @@ public:
     // next call). nullopt: nothing complete yet. DISCONNECTED once the peer is
     // gone and nothing complete is left; PROTOCOL_VIOLATION on a broken ring.
     Result<std::optional<std::span<const std::byte>>> tryReceive();
+    // The record the last tryReceive() returned, as a buffer of its own (the
+    // endpoint starts a new one), so that its bytes need not be copied again.
+    // Its size is the span tryReceive() returned.
+    std::shared_ptr<std::byte[]> takeReceived();
+    // True if the peer has published bytes we have not taken. A seq_cst read:
+    // the second half of a "store my flag, then look at the ring" handshake.
+    bool dataWaiting() noexcept;
 
     // Before sleeping: asks the peer to kick us on new data (and on free
     // space while a send is pending), then re-checks. True if progress is
@@ -61,6 +86,23 @@ public:
     bool mayProgress() noexcept;
     // True once after an operation whose effect the peer asked to be kicked for.
     bool takeKick() noexcept;
+
+    // Readiness notes: one shared byte per Ksock handle, for the backend that
+    // keeps the Ksocks' pollable fds (docs/ring.md). The frontend notes "I
+    // emptied that fd"; whoever takes the note next (the backend when it
+    // queues a message, or the frontend itself when it finds one arrived)
+    // makes the fd readable again. False/no-op for a slot out of range.
+    uint32_t readinessSlots() const noexcept { return m_layout.readinessSlots; }
+    void noteCleared(uint32_t slot) noexcept;
+    bool takeClearNote(uint32_t slot) noexcept; // true if the note was there
+    bool hasClearNote(uint32_t slot) noexcept;  // looks without taking
+
+    // Whether this side holds records back that did not fit in the ring (the
+    // backend's queue for a slow reader). Set before the held record's
+    // effects are visible, cleared after the last of them is published: a
+    // reader that sees it clear, then reads the ring, has everything.
+    void setBacklog(bool backlog) noexcept;
+    bool peerBacklogged() noexcept;
 
     bool peerAlive() noexcept;
     // The local transport's liveness check found the peer dead: apply the
@@ -79,16 +121,22 @@ private:
     Endpoint(RingMemory memory, const Layout& layout, Role role, uint32_t maxRecordBytes);
     tl::unexpected<Errc> breakWith(std::string_view reason) noexcept;
     Result<void> checkPeer();
-    Result<void> streamOut(std::span<const std::byte> bytes, size_t& sent, bool publish = true);
+    Result<void> stage(std::span<const std::byte> bytes, size_t& sent);
+    void publish(Kick kick) noexcept;
 
     Layout m_layout; // private copy: the peer cannot resize our rings
     Role m_role = Role::FRONTEND;
     uint32_t m_maxRecordBytes = 0;
     uint8_t* m_ownStatus = nullptr;
     uint8_t* m_peerStatus = nullptr;
+    uint8_t* m_ownBacklog = nullptr;
+    uint8_t* m_peerBacklog = nullptr;
+    uint8_t* m_readiness = nullptr; // readinessSlots() bytes in page 0
     RingProducer m_producer;
     RingConsumer m_consumer;
     bool m_kick = false;
+    bool m_kickOwed = false; // a LAZY publish passed the peer's event index
+    bool m_halfFull = false; // after the last stage(): over half the ring unread
     std::string_view m_brokenReason;
 
     std::vector<std::byte> m_outgoing; // the rest of a record that did not fit
@@ -96,10 +144,11 @@ private:
 
     std::byte m_inHeader[abi::RECORD_HEADER_BYTES] = {};
     size_t m_inHeaderHave = 0;
-    uint32_t m_inLength = 0;           // of the record being assembled
-    size_t m_inHave = 0;               // bytes of it copied so far
-    bool m_inDelivered = false;        // the last call returned it
-    std::vector<std::byte> m_incoming; // private copy; grows, never shrinks
+    uint32_t m_inLength = 0;                 // of the record being assembled
+    size_t m_inHave = 0;                     // bytes of it copied so far
+    bool m_inDelivered = false;              // the last call returned it
+    std::shared_ptr<std::byte[]> m_incoming; // private copy; grows, never shrinks
+    size_t m_incomingCapacity = 0;
 };
 
 } // namespace xkbus::ring

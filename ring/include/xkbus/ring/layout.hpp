@@ -19,6 +19,10 @@ struct Layout {
     // ring pages follow it (they may be a separate mapping, see Endpoint).
     uint32_t toBackendOffset = 0;
     uint32_t toFrontendOffset = 0;
+    // Page 0's free bytes between the grant list and the in-page rings: one
+    // readiness byte per Ksock handle (docs/ring.md, "Readiness notes").
+    uint32_t readinessOffset = 0;
+    uint32_t readinessSlots = 0;
 
     uint32_t toBackendSize() const noexcept { return 1u << toBackendOrder; }
     uint32_t toFrontendSize() const noexcept { return 1u << toFrontendOrder; }

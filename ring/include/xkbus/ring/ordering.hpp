@@ -46,6 +46,13 @@ T loadSeqCst(T& shared) noexcept {
     return std::atomic_ref<T>(shared).load(std::memory_order_seq_cst);
 }
 
+// Swaps a shared field in the same seq_cst order: both sides may swap it, and
+// exactly one of two racing swaps sees the other's value.
+template <class T>
+T exchangeSeqCst(T& shared, T value) noexcept {
+    return std::atomic_ref<T>(shared).exchange(value, std::memory_order_seq_cst);
+}
+
 static_assert(std::atomic_ref<uint32_t>::is_always_lock_free);
 static_assert(std::atomic_ref<uint8_t>::is_always_lock_free);
 

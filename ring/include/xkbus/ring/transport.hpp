@@ -65,6 +65,9 @@ public:
     virtual int pollFd() const noexcept = 0;
     // Consumes a pending kick (if any) and re-enables delivery. Never blocks.
     virtual Result<void> acknowledge() = 0;
+    // True if pollFd() reports each kick once when watched edge-triggered
+    // (EPOLLET), so an event loop need not acknowledge() at all.
+    virtual bool edgeTriggered() const noexcept { return false; }
 };
 
 // Peer-death signal for transports whose kernel does not apply the

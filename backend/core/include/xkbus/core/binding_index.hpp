@@ -11,8 +11,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-#include <xkbus/core/message.hpp>
-#include <xkbus/core/names.hpp>
+#include <xkbus/common/message.hpp>
+#include <xkbus/common/names.hpp>
 
 namespace xkbus::core {
 

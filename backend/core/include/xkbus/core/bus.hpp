@@ -11,9 +11,9 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+#include <xkbus/common/message.hpp>
 #include <xkbus/common/result.hpp>
 #include <xkbus/core/binding_index.hpp>
-#include <xkbus/core/message.hpp>
 
 namespace xkbus::core {
 
@@ -191,6 +191,12 @@ public:
     std::vector<KsockId> takeWakeups();
     // The queue events since the last call (only with recordQueueEvents).
     std::vector<QueueEvent> takeQueueEvents();
+
+    // True while the Ksock's queue is at least half full, or its charge group
+    // holds at least half its byte quota: its owner should report pops at
+    // once rather than when convenient, or copies may be refused for room
+    // it has already made.
+    bool underPressure(KsockId id) const;
 
     BusStats stats() const;
     std::vector<BindingInfo> bindings() const; // in bind order

@@ -23,6 +23,9 @@ struct PeerInfo {
     uint32_t pid = 0;         // as the peer claims (Xen) or as the kernel says (local)
     bool trusted = false;     // may send SYNTHETIC messages (a Limpet)
     uint32_t chargeGroup = 0; // whose byte quota its Ksocks' queues count against
+    // The largest Ksock handle it may use (a local client's fds have one
+    // readiness byte per handle in its ring's page 0).
+    uint32_t maxHandle = UINT32_MAX;
 };
 
 struct Quotas {
@@ -39,6 +42,8 @@ struct Readiness {
 struct Outgoing {
     ConnectionId to = 0;
     protocol::Record record;
+    // A successful RESULT its caller asked not to be woken for (SEND_QUIET_SUCCESS).
+    bool quiet = false;
 };
 
 class Dispatcher {
@@ -51,6 +56,9 @@ public:
     // is a protocol violation: the reason comes back, and the caller logs it
     // and calls disconnect().
     tl::expected<void, std::string> handle(ConnectionId from, const protocol::Record& record);
+    // Takes back an OPEN that handle() granted, because the daemon could not
+    // give the Ksock its fd: closes it and turns its RESULT into `why`.
+    void abandonOpen(ConnectionId id, const protocol::Record& open, Errc why);
     // Closes everything the connection held, as if each Ksock were closed:
     // whatever it owed others becomes a status reply.
     void disconnect(ConnectionId id);

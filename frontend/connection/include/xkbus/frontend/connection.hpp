@@ -1,8 +1,8 @@
 // A client process's one connection to xkbusd. Every Ksock of the process is
 // multiplexed over it (docs/architecture.md, decision 2). It keeps a mirror of
 // each Ksock's queue from the daemon's PUSHED and REMOVED records, so popping
-// is local: the pop is reported to the daemon with a one-way POP record before
-// the message is handed over.
+// is local: the pop is written to the ring (a POP record) before the message
+// is handed over, and the daemon reads it when it next looks, not at once.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <xkbus/frontend/ksock_channel.hpp>
@@ -18,8 +19,9 @@
 
 namespace xkbus::frontend {
 
-// How a Ksock's pollable fd is kept in step with its queue. The C API's poll
-// signal implements it; nullptr-returning factories give Ksocks without fds.
+// How a Ksock's pollable fd is kept in step with its queue when the daemon
+// cannot keep it (a Xen guest's). The C API's poll signal implements it;
+// nullptr-returning factories give Ksocks without fds.
 class ReadinessSignal {
 public:
     virtual ~ReadinessSignal() = default;
@@ -60,19 +62,26 @@ private:
         std::deque<Mirrored> mirror;
         bool sending = false;
         std::unique_ptr<ReadinessSignal> signal;
-        int daemonFd = -1; // the fd a local daemon keeps exact, if it gave one
+        int daemonFd = -1;       // the fd a local daemon keeps, if it gave one
+        bool fdReadable = false; // what we last left daemonFd showing
+        bool reportPops = false; // the daemon asked for prompt pop reports
     };
 
     Connection(std::unique_ptr<protocol::RecordLink> link, SignalFactory signals);
     // Sends a call and waits for its RESULT, applying every other record met.
-    Result<protocol::Record> call(protocol::Record r);
-    Result<protocol::Record> callLocked(protocol::Record r);
+    // With `alsoWakeOn` >= 0 the wait also ends when that fd turns readable:
+    // a request whose reply (on that Ksock's fd) is what the caller waits for.
+    Result<protocol::Record> call(protocol::Record r, int alsoWakeOn = -1);
+    Result<protocol::Record> callLocked(protocol::Record r, int alsoWakeOn = -1);
     Result<void> pumpLocked();
-    void apply(const protocol::Record& r);
-    Result<void> sendLocked(const protocol::Record& r);
+    void apply(protocol::Record&& r);
+    Result<void> sendLocked(const protocol::Record& r, bool lazy = false);
     Result<std::optional<Message>> nextMessage(uint32_t handle);
     Result<std::optional<Message>> nextMessageLocked(uint32_t handle);
+    Result<std::optional<Message>> popMirroredLocked(uint32_t handle, KsockState& k);
+    void settleFdLocked(uint32_t handle);
     void markSending(uint32_t handle, bool blocked);
+    uint32_t takeHandleLocked();
     void forget(uint32_t handle);
     // Watcher mode: leaves the link armed with nothing unapplied, so the next
     // record wakes the watcher. Called before every release of m_mutex that
@@ -86,13 +95,16 @@ private:
     std::unique_ptr<protocol::RecordLink> m_link;
     SignalFactory m_signals;
     std::unordered_map<uint32_t, KsockState> m_ksocks;
+    // Handles are reused lowest first: a local daemon's readiness notes have
+    // one byte per handle, in a page of fixed size.
+    std::set<uint32_t> m_freeHandles;
     uint32_t m_nextHandle = 1;
     uint32_t m_nextCall = 1;
+    std::vector<uint32_t> m_toSettle;         // Ksocks an unbind emptied during a call
     std::optional<protocol::Record> m_result; // the RESULT the current call waits for
     uint32_t m_awaitedCall = 0;
     bool m_broken = false;
     bool m_signalledBroken = false;
-    std::vector<std::byte> m_scratch;
     std::thread m_watcher;
     int m_nudge = -1;        // eventfd: wakes the watcher (to settle, or to stop)
     bool m_stopping = false; // under m_mutex

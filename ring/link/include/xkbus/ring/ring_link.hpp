@@ -1,9 +1,11 @@
 // The client library's RecordLink over a shared ring. Sends wait until the
 // whole record is in the ring (spin, then sleep); receives never wait. The
-// daemon drives its side of the ring directly, without this class.
+// daemon drives its side of the ring directly, with the same record framing
+// (sendRecord, receiveRecord).
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <xkbus/protocol/record_link.hpp>
 #include <xkbus/ring/connection.hpp>
 
@@ -16,10 +18,17 @@ public:
     explicit RingLink(Connection connection, std::shared_ptr<void> attachments = {});
     ~RingLink() override;
 
-    Result<void> send(std::span<const std::byte> record) override;
-    Result<size_t> receive(const std::function<void(std::span<const std::byte>)>& deliver) override;
-    Result<void> wait(int timeoutMs) override;
+    Result<void> send(const protocol::Record& record, bool lazy) override;
+    Result<size_t> receive(const std::function<void(protocol::Record&&)>& deliver,
+                           const protocol::Limits& limits) override;
+    Result<bool> wait(int timeoutMs, int extraFd) override;
     int takeReceivedFd() override { return m_connection.takeDescriptor(); }
+    void noteCleared(uint32_t handle) override { m_connection.endpoint().noteCleared(handle); }
+    bool takeClearNote(uint32_t handle) override {
+        return m_connection.endpoint().takeClearNote(handle);
+    }
+    bool recordsWaiting() override { return m_connection.dataWaiting(); }
+    bool backlogged() override { return m_connection.endpoint().peerBacklogged(); }
     std::vector<int> wakeFds() const override;
     Result<void> acknowledgeWakeup() override { return m_connection.onWakeup(); }
     Result<bool> armWakeup() override { return m_connection.arm(); }
@@ -28,5 +37,15 @@ private:
     std::shared_ptr<void> m_attachments; // declared first: destroyed last
     Connection m_connection;
 };
+
+// Writes `record` into the ring without waiting: its fixed part and body go
+// straight in (see Endpoint::trySend for TRY_AGAIN and the rest).
+Result<void> trySendRecord(Connection& connection, const protocol::Record& record,
+                           Kick kick = Kick::IF_ASKED);
+// Takes the next whole record out of the ring, decoded: its body stays in the
+// buffer it was received into. nullopt: none complete yet;
+// PROTOCOL_VIOLATION if it does not decode.
+Result<std::optional<protocol::Record>> tryReceiveRecord(Connection& connection,
+                                                         const protocol::Limits& limits);
 
 } // namespace xkbus::ring

@@ -3,19 +3,28 @@
 // is inside them. Fixed little-endian layout, documented in docs/protocol.md.
 // decode() is the only way bytes from a peer become a Record, and it checks
 // every length and field before anything else looks at them.
+//
+// A record is a fixed part (prefix, for messages the header, for bodies the
+// two lengths) followed by its body's name and data. The fixed part is small
+// and built on the stack; the body's bytes go straight from the message body
+// into the transport, and a received body can stay in the buffer it arrived
+// in: a message is never copied to be framed or unframed.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
-#include <string>
+#include <string_view>
 #include <vector>
 #include <xkbus/common/kbus_types.hpp>
+#include <xkbus/common/message.hpp>
 #include <xkbus/common/result.hpp>
 
 namespace xkbus::protocol {
 
-inline constexpr uint16_t PROTOCOL_VERSION = 1;
+inline constexpr uint16_t PROTOCOL_VERSION = 2;
 
 enum class RecordType : uint16_t {
     // client -> daemon; each has a call id and gets one RESULT, except POP
@@ -25,10 +34,9 @@ enum class RecordType : uint16_t {
     BIND = 4,         // handle, arg: is_replier, name
     UNBIND = 5,       // handle, arg: is_replier, name
     FIND_REPLIER = 6, // handle, name; RESULT value: the replier's Ksock id or 0
-    SEND = 7,         // handle, message; RESULT value: the message id (packMsgId)
+    SEND = 7,         // handle, arg: SEND_* flags, message; RESULT value: the message id
     DISCARD = 8,      // handle
-    POP = 9,          // handle, value: copy id: the client popped that copy. One-way,
-                      // unless it has a call id: then answered once the fd is updated
+    POP = 9,          // handle, value: copy id: the client popped that copy. One-way
     NEXT = 10,        // handle; the daemon pops the head for the client: RESULT value:
                       // copy id, or 0 if empty. The PUSHED events before it hold the copy
     CONTROL = 11,     // handle, arg: Control, value: its argument; RESULT value: the answer
@@ -39,7 +47,7 @@ enum class RecordType : uint16_t {
                       // message, its errno and id (appendBatchOutcome)
     // daemon -> client
     RESULT = 256,        // call id, arg: errno (0 = success), value
-    PUSHED = 257,        // handle, arg: 1 if at the head (URGENT), value: copy id, message
+    PUSHED = 257,        // handle, arg: PUSHED_* bits, value: copy id, message
     REMOVED = 258,       // handle, value: copy id (an unbind dropped it)
     SEND_FINISHED = 259, // handle: its blocked ALL_OR_WAIT send is over
 };
@@ -64,18 +72,14 @@ enum class Introspect : uint32_t {
 };
 
 inline constexpr uint64_t OPEN_WRITABLE = 1;
-
-struct Header {
-    MsgId id;
-    MsgId inReplyTo;
-    uint32_t to = 0;
-    uint32_t from = 0;
-    OrigFrom origFrom;
-    OrigFrom finalTo;
-    uint32_t extra = 0;
-    uint32_t flags = 0;
-    friend bool operator==(const Header&, const Header&) = default;
-};
+// SEND arg: do not wake the sender for a successful RESULT (it waits for
+// something else: the reply to its request). An error still wakes it.
+inline constexpr uint32_t SEND_QUIET_SUCCESS = 1;
+// PUSHED arg bits.
+inline constexpr uint32_t PUSHED_AT_HEAD = 1; // URGENT: queued at the head
+// The queue is filling: report pops promptly (kick the daemon for them), so
+// that it does not refuse copies for room the client has already made.
+inline constexpr uint32_t PUSHED_REPORT_POPS = 2;
 
 struct Record {
     RecordType type = RecordType::HELLO;
@@ -83,10 +87,12 @@ struct Record {
     uint32_t handle = 0;
     uint32_t arg = 0;
     uint64_t value = 0;
-    Header header;               // SEND, PUSHED
-    std::string name;            // BIND, UNBIND, FIND_REPLIER, SEND, PUSHED
-    std::vector<std::byte> data; // SEND, PUSHED, RESULT
-    friend bool operator==(const Record&, const Record&) = default;
+    MessageHeader header; // SEND, PUSHED
+    MessageBody body;     // name: BIND, UNBIND, FIND_REPLIER; data: RESULT, SEND_BATCH;
+                          // both: SEND, PUSHED
+
+    // Field by field, bodies by their bytes.
+    friend bool operator==(const Record& a, const Record& b) noexcept;
 };
 
 // The most messages one SEND_BATCH may carry.
@@ -97,13 +103,36 @@ struct Limits {
     uint32_t maxData = DEFAULT_MAX_MESSAGE_SIZE; // no record carries more data than this
 };
 
+// The largest fixed part: prefix, header, lengths.
+inline constexpr size_t MAX_FIXED_BYTES = 24 + 48 + 8;
+
+// A record ready to be written: its fixed part, then the body's name and data.
+struct EncodedRecord {
+    std::array<std::byte, MAX_FIXED_BYTES> fixed;
+    size_t fixedSize = 0;
+    std::string_view name;
+    std::span<const std::byte> data;
+
+    std::array<std::span<const std::byte>, 3> parts() const noexcept;
+    size_t size() const noexcept { return fixedSize + name.size() + data.size(); }
+};
+// The record's bytes by parts; valid while `r`'s body lives.
+EncodedRecord encodeParts(const Record& r) noexcept;
+
 // Bytes encode() appends for `r`.
 size_t encodedSize(const Record& r) noexcept;
 // Appends the encoding of `r` to `out`.
 void encode(const Record& r, std::vector<std::byte>& out);
-// Parses exactly one record. PROTOCOL_VIOLATION for anything malformed:
-// unknown type, wrong length for the type, over the limits, trailing bytes.
+// Parses exactly one record; its body is copied out of `bytes`.
+// PROTOCOL_VIOLATION for anything malformed: unknown type, wrong length for
+// the type, over the limits, trailing bytes.
 Result<Record> decode(std::span<const std::byte> bytes, const Limits& limits = {});
+// As decode(), but the body stays in `bytes` (`size` of them), which the
+// record then shares.
+Result<Record> decodeAdopting(SharedBytes bytes, size_t size, const Limits& limits = {});
+// The type of an encoded record, if its prefix is there (for routing a
+// record before decoding it); nothing is validated.
+std::optional<RecordType> peekType(std::span<const std::byte> bytes) noexcept;
 
 // True for the types a client may send, false for the daemon's.
 bool isClientRecord(RecordType t) noexcept;
@@ -133,6 +162,11 @@ constexpr uint64_t packMsgId(MsgId id) noexcept {
 }
 constexpr MsgId unpackMsgId(uint64_t v) noexcept {
     return MsgId{static_cast<uint32_t>(v >> 32), static_cast<uint32_t>(v)};
+}
+
+// A record that carries a message (SEND or PUSHED) of the given header and body.
+inline Message messageOf(const Record& r) {
+    return Message{r.header, r.body};
 }
 
 } // namespace xkbus::protocol

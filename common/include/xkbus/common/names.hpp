@@ -2,10 +2,11 @@
 // name (possibly ending in ".*" or ".%") matches a message name.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 #include <xkbus/common/result.hpp>
 
-namespace xkbus::core {
+namespace xkbus {
 
 enum class WildKind : uint8_t {
     NONE,    // "$.a.b" matches only itself
@@ -25,4 +26,4 @@ Result<void> checkMessageName(std::string_view name) noexcept;
 // Both must already be valid. The plain-string reference form of the rule.
 bool nameMatches(std::string_view bindName, std::string_view messageName) noexcept;
 
-} // namespace xkbus::core
+} // namespace xkbus

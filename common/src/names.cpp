@@ -1,9 +1,9 @@
 // Message-name validation and matching, following kbus_bad_message_name() and
 // kbus_message_name_matches() in the KBUS kernel module.
-#include <xkbus/core/message.hpp>
-#include <xkbus/core/names.hpp>
+#include <xkbus/common/kbus_types.hpp>
+#include <xkbus/common/names.hpp>
 
-namespace xkbus::core {
+namespace xkbus {
 namespace {
 
 // The kernel's isalnum() is Latin-1 aware: 0xC0-0xFF pass, except the
@@ -100,4 +100,4 @@ bool nameMatches(std::string_view bindName, std::string_view messageName) noexce
     return kind == WildKind::STAR || messageName.find('.', prefix.size()) == std::string_view::npos;
 }
 
-} // namespace xkbus::core
+} // namespace xkbus
