@@ -38,9 +38,9 @@ function(xkbus_add_shared_library target)
         EXPORT_NAME ${ARG_EXPORT_NAME} LINK_DEPENDS ${ARG_EXPORTS}
         CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
     target_link_libraries(${target} PRIVATE ${ARG_LIBS} xkbus::warnings)
-    # -z defs: a symbol left undefined is a build error, not a failure at
-    # load time.
-    target_link_options(${target} PRIVATE "-Wl,--version-script=${ARG_EXPORTS}" -Wl,-z,defs
-                                          -Wl,--gc-sections)
+    # -z defs (XkbusOptions): a symbol left undefined is a build error, not
+    # a failure at load time.
+    target_link_options(${target} PRIVATE "-Wl,--version-script=${ARG_EXPORTS}"
+                                          ${XKBUS_SHARED_NO_UNDEFINED} -Wl,--gc-sections)
     install(TARGETS ${target} EXPORT xkbusTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 endfunction()
