@@ -241,7 +241,7 @@ EXPORTED int close_range(unsigned first, unsigned last, int flags) {
         return -1;
     }
     const int rv = real().close_range(first, last, flags);
-    if (rv == 0 && (flags & CLOSE_RANGE_CLOEXEC) == 0) {
+    if (rv == 0 && (static_cast<unsigned>(flags) & CLOSE_RANGE_CLOEXEC) == 0) {
         forgetWhere([&](unsigned fd) { return fd >= first && fd <= last; });
     }
     return rv;
