@@ -295,7 +295,9 @@ nlohmann::ordered_json runRequestReply(const Options& o) {
     }
     const double elapsed = seconds(Clock::now() - start);
     reapClients();
-    return figures(o, us, o.iterations, elapsed);
+    nlohmann::ordered_json out = figures(o, us, o.iterations, elapsed);
+    out["operations"] = warm + o.iterations; // what per-operation counts divide by
+    return out;
 }
 
 // ---- ann: one sender, K listeners, credit window
@@ -349,6 +351,7 @@ nlohmann::ordered_json runAnnouncements(const Options& o) {
     nlohmann::ordered_json out = asSendLatency(figures(o, us, total, elapsed));
     out["window"] = o.window;
     out["batch"] = batch;
+    out["operations"] = warm + total; // what per-operation counts divide by
     return out;
 }
 

@@ -172,13 +172,15 @@ int main(int argc, char** argv) {
         }
     }
     const std::string port = std::to_string(freePort());
-    auto limpet = [&](const std::string& mode, int d, const std::string& me) {
+    auto limpet = [&](const std::string& mode, int d, const std::string& me,
+                      const std::string& peer) {
         start({LIMPET_PATH, mode, "--socket", dir + "/d" + std::to_string(d) + ".limpet", "--id",
                std::to_string(d + 1), "--address", "tcp:127.0.0.1:" + port, "--cert",
-               dir + "/" + me + ".crt", "--key", dir + "/" + me + ".key", "--ca", dir + "/ca.crt"});
+               dir + "/" + me + ".crt", "--key", dir + "/" + me + ".key", "--ca", dir + "/ca.crt",
+               "--peer-name", peer});
     };
-    limpet("listen", 1, "b");
-    limpet("connect", 0, "a");
+    limpet("listen", 1, "b", "a");
+    limpet("connect", 0, "a", "b");
     startReplier(dir + "/d0", "$.Bench.Here");
     startReplier(dir + "/d1", "$.Bench.Far");
 

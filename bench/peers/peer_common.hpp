@@ -582,6 +582,8 @@ inline void printResult(std::string_view system, const Options& o, const Measure
         {"p99_us", rounded(m.p99Us)},
         {"msgs_per_s", rounded(m.msgsPerS)},
         {"mb_per_s", rounded(m.msgsPerS * static_cast<double>(o.size) / 1e6)},
+        // Everything the run did, warm-up included: what per-operation counts divide by.
+        {"operations", o.isRoundTrip() ? o.warmups() + o.iterations : o.count},
     };
     std::cout << line.dump() << std::endl;
 }

@@ -48,7 +48,7 @@ void addRunCommand(CLI::App& app, RunCommand& run) {
     run.command = app.add_subcommand(
         "run", "run PROGRAM with /dev/kbusN and /proc/kbus served by xkbusd: xkbus run -- PROGRAM "
                "ARGS");
-    run.command->add_option("--socket", run.socket, "the daemon's socket (default $XKBUS_SOCKET)");
+    run.command->fallthrough(); // the global options may come after `run` too
     run.command->add_option("program", run.program, "the program and its arguments, after --")
         ->required();
 }
@@ -60,9 +60,6 @@ int runProgram(const RunCommand& run) {
         return 127;
     }
     ::setenv("LD_PRELOAD", preloadWith(library).c_str(), 1);
-    if (!run.socket.empty()) {
-        ::setenv("XKBUS_SOCKET", run.socket.c_str(), 1);
-    }
     std::vector<char*> argv;
     for (const std::string& arg : run.program) {
         argv.push_back(const_cast<char*>(arg.c_str()));

@@ -13,9 +13,9 @@ namespace xkbus::cli {
 struct RunCommand {
     CLI::App* command = nullptr;
     std::vector<std::string> program; // PROGRAM and its arguments
-    std::string socket;               // the daemon's socket, if not $XKBUS_SOCKET
 };
 
+// The daemon's socket is the global --socket (main sets XKBUS_SOCKET).
 void addRunCommand(CLI::App& app, RunCommand& run);
 // Replaces this process with the program; returns only on failure (127).
 int runProgram(const RunCommand& run);

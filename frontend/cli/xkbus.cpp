@@ -1,389 +1,200 @@
-// xkbus: the command-line client, in the spirit of KBUS's kmsg. Listens,
-// sends, calls and replies on a bus, and shows its bindings and statistics,
-// for a person or (--json) for a program.
+// xkbus: the command-line client, in the spirit of KBUS's kmsg and of
+// busctl. Listens, monitors, sends, calls and replies on a bus, and shows
+// its buses, bindings and statistics, for a person or (--json) a program.
+// This file reads the command line; commands.hpp does the work.
+#include "commands.hpp"
+#include "exit_codes.hpp"
 #include "run_command.hpp"
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
+#include <cstdlib>
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
-#include <poll.h>
-#include <string>
-#include <vector>
-#include <xkbus/frontend/message_text.hpp>
-#include <xkbus/frontend/open.hpp>
-#include <xkbus/xenstore/backend_device.hpp>
-#include <xkbus/xenstore/xs_store.hpp>
+#include <map>
 
 namespace {
 
-using xkbus::MsgId;
-using xkbus::frontend::KsockChannel;
-using xkbus::frontend::Message;
-using namespace xkbus::frontend;
+using namespace xkbus::cli;
 
-struct Common {
-    uint32_t bus = 0;
-    bool json = false;
+const char* const FOOTER =
+    R"(Data (send, call, reply --data): the argument itself, `-` for standard input,
+or `@FILE` for a file's contents; --input-format hex|base64 decodes it.
+
+Exit status: 0 success; 1 the daemon or the bus refused (the message says why);
+2 timed out; 3 the bus answered a request for a replier that went away
+($.KBUS.Replier.*); 4 the replier answered with an error (reply --exec failed);
+64 bad command line; 69 no daemon could be reached.
+
+Environment: XKBUS_SOCKET is the daemon's socket (default /run/xkbus/xkbusd.sock).
+See xkbus(1).)";
+
+struct Args {
+    Options options;
+    std::vector<std::string> names;
+    std::string name;
+    std::string data;
+    std::string command;
+    std::string socket;
+    double execTimeout = -1;
+    bool urgent = false;
+    bool allBuses = false;
+    bool noBindEvents = false;
+    std::string domain;
+    uint32_t slots = 1;
 };
 
-// A status's JSON has the request it answers; data is included when printable.
-void printMessage(const Message& m, bool json) {
-    if (!json) {
-        fmt::print("{}\n", describe(m));
-        std::fflush(stdout);
-        return;
-    }
-    const std::string data = dataText(m);
-    nlohmann::json j = {{"kind", kindOf(m)},          {"name", std::string(m.name())},
-                        {"id", idText(m.header.id)},  {"from", m.header.from},
-                        {"to", m.header.to},          {"flags", m.header.flags},
-                        {"data_len", m.data().size()}};
-    if (m.isReply()) {
-        j["in_reply_to"] = idText(m.header.inReplyTo);
-    }
-    if (std::all_of(data.begin(), data.end(),
-                    [](unsigned char c) { return c >= 0x20 && c <= 0x7E; })) {
-        j["data"] = data;
-    }
-    fmt::print("{}\n", j.dump());
-    std::fflush(stdout);
+void addGlobals(CLI::App& app, Args& a) {
+    const std::map<std::string, DataFormat> out{{"auto", DataFormat::AUTO},
+                                                {"text", DataFormat::TEXT},
+                                                {"hex", DataFormat::HEX},
+                                                {"base64", DataFormat::BASE64}};
+    const std::map<std::string, Encoding> in{
+        {"text", Encoding::TEXT}, {"hex", Encoding::HEX}, {"base64", Encoding::BASE64}};
+    auto* g = app.add_option_group("Global options (before or after the command)");
+    g->add_option("-b,--bus", a.options.buses, "bus number (default 0; monitor takes several)");
+    g->add_flag("--json", a.options.output.json, "one JSON object per line");
+    g->add_flag("--raw", a.options.output.raw, "write only the data, as is");
+    g->add_option("--data-format", a.options.output.dataFormat,
+                  "show data as auto (text if printable, else hex), text, hex or base64")
+        ->transform(CLI::CheckedTransformer(out, CLI::ignore_case).description(""))
+        ->type_name("auto|text|hex|base64");
+    g->add_option("--input-format", a.options.inputEncoding,
+                  "data given as text (default), hex or base64")
+        ->transform(CLI::CheckedTransformer(in, CLI::ignore_case).description(""))
+        ->type_name("text|hex|base64");
+    g->add_option("--socket", a.socket, "the daemon's socket (default: $XKBUS_SOCKET)");
+    g->add_flag("--reconnect", a.options.reconnect,
+                "listen, monitor, reply: when the daemon goes away, wait for it to come "
+                "back and bind again");
 }
 
-int failWith(const std::string& what, xkbus::Errc e) {
-    fmt::print(stderr, "xkbus: {}: {} (errno {})\n", what, xkbus::describe(e), xkbus::toErrno(e));
-    return 1;
+CLI::App* command(CLI::App& app, const std::string& name, const std::string& help) {
+    auto* sub = app.add_subcommand(name, help);
+    sub->fallthrough(); // so global options may come after the command too
+    return sub;
 }
 
-// Waits for the next message, at most timeoutMs (< 0: forever).
-xkbus::Result<std::optional<Message>> receive(KsockChannel& k, int timeoutMs) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
-    for (;;) {
-        auto m = k.nextMessage();
-        if (!m || *m) {
-            return m;
-        }
-        int wait = -1;
-        if (timeoutMs >= 0) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
-            if (left.count() <= 0) {
-                return std::optional<Message>();
-            }
-            wait = static_cast<int>(left.count());
-        }
-        pollfd p{k.fd(), POLLIN, 0};
-        (void)::poll(&p, 1, wait);
-    }
+void addLimits(CLI::App* sub, Args& a, const std::string& what) {
+    sub->add_option("--count", a.options.count, "stop after this many " + what);
+    sub->add_option("--timeout", a.options.timeout, "give up after this many seconds");
 }
 
-xkbus::Result<std::unique_ptr<KsockChannel>> openKsock(const Common& c) {
-    return xkbus::frontend::openDefaultKsock(c.bus, true);
-}
-
-int listen(const Common& c, const std::vector<std::string>& names, int count, double timeout) {
-    auto k = openKsock(c);
-    if (!k) {
-        return failWith("cannot reach xkbusd at " + xkbus::frontend::defaultSocketPath(),
-                        k.error());
+int run(const std::string& which, Args& a) {
+    const Options& o = a.options;
+    if (which == "listen") {
+        return listen(o, a.names);
     }
-    for (const auto& name : names) {
-        if (auto ok = (*k)->bind(name, false); !ok) {
-            return failWith("bind " + name, ok.error());
-        }
+    if (which == "monitor") {
+        return monitor(o, a.names, a.allBuses, !a.noBindEvents);
     }
-    const int timeoutMs = timeout < 0 ? -1 : static_cast<int>(timeout * 1000);
-    for (int seen = 0; count <= 0 || seen < count; ++seen) {
-        auto m = receive(**k, timeoutMs);
-        if (!m) {
-            return failWith("receive", m.error());
-        }
-        if (!*m) {
-            return seen > 0 ? 0 : 2; // timed out
-        }
-        printMessage(**m, c.json);
+    if (which == "send") {
+        return send(o, a.name, a.data, a.urgent);
     }
-    return 0;
-}
-
-int send(const Common& c, const std::string& name, const std::string& data, bool urgent) {
-    auto k = openKsock(c);
-    if (!k) {
-        return failWith("cannot reach xkbusd", k.error());
+    if (which == "call") {
+        return call(o, a.name, a.data);
     }
-    auto id = (*k)->send(textMessage(name, data, urgent ? xkbus::FLAG_URGENT : 0));
-    if (!id) {
-        return failWith("send " + name, id.error());
+    if (which == "reply") {
+        return reply(o, a.name, a.data, a.command, a.execTimeout);
     }
-    if (c.json) {
-        fmt::print("{}\n", nlohmann::json({{"id", idText(*id)}}).dump());
-    } else {
-        fmt::print("sent {}\n", idText(*id));
+    if (which == "bindings") {
+        return bindings(o);
     }
-    return 0;
-}
-
-int call(const Common& c, const std::string& name, const std::string& data, double timeout) {
-    auto k = openKsock(c);
-    if (!k) {
-        return failWith("cannot reach xkbusd", k.error());
+    if (which == "stats") {
+        return stats(o);
     }
-    auto id = (*k)->send(textMessage(name, data, xkbus::FLAG_WANT_A_REPLY));
-    if (!id) {
-        return failWith("request " + name, id.error());
+    if (which == "buses") {
+        return buses(o);
     }
-    const int timeoutMs = timeout < 0 ? -1 : static_cast<int>(timeout * 1000);
-    for (;;) {
-        auto m = receive(**k, timeoutMs);
-        if (!m) {
-            return failWith("receive", m.error());
-        }
-        if (!*m) {
-            fmt::print(stderr, "xkbus: no reply within {} s\n", timeout);
-            return 2;
-        }
-        if ((*m)->header.inReplyTo == *id) {
-            printMessage(**m, c.json);
-            // A status (GoneAway, Ignored...) is an answer, but not a success.
-            return ((*m)->header.flags & xkbus::FLAG_SYNTHETIC) != 0 ? 3 : 0;
-        }
+    if (which == "wait") {
+        return waitForDaemon(o, a.name);
     }
-}
-
-std::string runCommand(const std::string& command, const std::string& input) {
-    // The request's data goes to the command's stdin through a temporary file,
-    // so a command that ignores its input cannot deadlock us.
-    char path[] = "/tmp/xkbus-reply-XXXXXX";
-    const int fd = ::mkstemp(path);
-    if (fd < 0) {
-        return {};
+    if (which == "new-bus") {
+        return newBus(o);
     }
-    (void)!::write(fd, input.data(), input.size());
-    ::close(fd);
-    std::string output;
-    if (FILE* p = ::popen((command + " < " + path).c_str(), "r")) {
-        char buf[4096];
-        size_t n = 0;
-        while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-            output.append(buf, n);
-        }
-        ::pclose(p);
-    }
-    ::unlink(path);
-    return output;
-}
-
-int reply(const Common& c, const std::string& name, const std::string& data,
-          const std::string& command, int count) {
-    auto k = openKsock(c);
-    if (!k) {
-        return failWith("cannot reach xkbusd", k.error());
-    }
-    if (auto ok = (*k)->bind(name, true); !ok) {
-        return failWith("bind " + name + " as replier", ok.error());
-    }
-    for (int served = 0; count <= 0 || served < count;) {
-        auto m = receive(**k, -1);
-        if (!m) {
-            return failWith("receive", m.error());
-        }
-        if (!*m || !(*m)->wantsYouToReply()) {
-            continue;
-        }
-        printMessage(**m, c.json);
-        const std::string answer = command.empty() ? data : runCommand(command, dataText(**m));
-        Message r = textMessage((*m)->name(), answer, 0);
-        r.header.inReplyTo = (*m)->header.id;
-        r.header.to = (*m)->header.from;
-        if (auto sent = (*k)->send(r); !sent) {
-            fmt::print(stderr, "xkbus: reply to {}: {}\n", idText((*m)->header.id),
-                       xkbus::describe(sent.error()));
-        }
-        ++served;
-    }
-    return 0;
-}
-
-int introspect(const Common& c, xkbus::protocol::Introspect what) {
-    auto connection = xkbus::frontend::connectDefault();
-    if (!connection) {
-        return failWith("cannot reach xkbusd", connection.error());
-    }
-    auto text = (*connection)->introspect(c.bus, what);
-    if (!text) {
-        return failWith("introspect", text.error());
-    }
-    const auto j = nlohmann::json::parse(*text, nullptr, false);
-    if (j.is_discarded()) {
-        return failWith("the daemon's answer is not JSON", xkbus::Errc::PROTOCOL_VIOLATION);
-    }
-    if (c.json) {
-        fmt::print("{}\n", j.dump());
-        return 0;
-    }
-    if (what == xkbus::protocol::Introspect::BINDINGS) {
-        fmt::print("# bus {}: <Ksock> <owner> <R|L> <name>\n", c.bus);
-        for (const auto& b : j) {
-            fmt::print("{:8} {:8}  {}  {}\n", b["ksock"].get<uint32_t>(),
-                       b["owner"].get<uint32_t>(), b["replier"].get<bool>() ? 'R' : 'L',
-                       b["name"].get<std::string>());
-        }
-        return 0;
-    }
-    fmt::print("bus {}: next ksock {} next msg {} unsent unbindings {}{}\n", j["bus"].get<int>(),
-               j["next_ksock_id"].get<uint32_t>(), j["next_serial"].get<uint32_t>(),
-               j["unsent_unbind_events"].get<uint32_t>(),
-               j["unbind_events_lost"].get<bool>() ? " (gone tragic)" : "");
-    for (const auto& k : j["ksocks"]) {
-        fmt::print("  ksock {} (owner {}) last msg {} queue {} of {}, awaiting {} replies, owes "
-                   "{}{}\n",
-                   k["id"].get<uint32_t>(), k["owner"].get<uint32_t>(),
-                   k["last_sent"].get<std::string>(), k["queued"].get<uint32_t>(),
-                   k["max_messages"].get<uint32_t>(), k["awaiting_replies"].get<uint32_t>(),
-                   k["unreplied_to"].get<uint32_t>(), k["sending"].get<bool>() ? ", sending" : "");
-    }
-    return 0;
-}
-
-// Refuses to connect anything: the CLI only writes slots; xkbusd --xen maps
-// the guests that claim them.
-class NoConnector final : public xkbus::xenstore::Connector {
-public:
-    xkbus::Result<void> connect(xkbus::xenstore::DeviceId, uint32_t,
-                                const xkbus::xenstore::DeviceParams&) override {
-        return xkbus::fail(xkbus::Errc::NOT_SUPPORTED);
-    }
-    void disconnect(xkbus::xenstore::DeviceId) override {}
-};
-
-// What `xl` does to attach a PV device: the backend and frontend nodes of
-// device slots for a domain, with their permissions, in state InitWait.
-int xenProvision(uint32_t domid, uint32_t bus, uint32_t slots, bool json) {
-    auto store = xkbus::xenstore::openXsStore();
-    if (!store) {
-        return failWith("cannot open xenstore", store.error());
-    }
-    NoConnector none;
-    xkbus::xenstore::BackendDevices backend(**store, none, {});
-    if (auto ok = backend.provision(static_cast<xkbus::xenstore::DomId>(domid),
-                                    xkbus::xenstore::SlotPlan{bus, slots});
-        !ok) {
-        return failWith("provision domain " + std::to_string(domid), ok.error());
-    }
-    if (json) {
-        fmt::print("{}\n",
-                   nlohmann::json({{"domid", domid}, {"bus", bus}, {"slots", slots}}).dump());
-    } else {
-        fmt::print("domain {}: {} xkbus slot(s) on bus {}\n", domid, slots, bus);
-    }
-    return 0;
-}
-
-int newBus(const Common& c) {
-    auto k = openKsock(c);
-    if (!k) {
-        return failWith("cannot reach xkbusd", k.error());
-    }
-    auto index = (*k)->newBus();
-    if (!index) {
-        return failWith("new-bus", index.error());
-    }
-    if (c.json) {
-        fmt::print("{}\n", nlohmann::json({{"bus", *index}}).dump());
-    } else {
-        fmt::print("new bus {}\n", *index);
-    }
-    return 0;
+    return xenProvision(o, a.domain, a.slots);
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"xkbus: talk to an xkbus bus (XKBUS_SOCKET names the daemon's socket)"};
-    app.require_subcommand(1);
-    Common common;
-    auto addCommon = [&](CLI::App* sub) {
-        sub->add_option("--bus", common.bus, "bus number (default 0)");
-        sub->add_flag("--json", common.json, "one JSON object per line");
-    };
-    std::vector<std::string> names;
-    std::string name;
-    std::string data;
-    std::string command;
-    int count = 0;
-    double timeout = -1;
-    bool urgent = false;
+    CLI::App app{"xkbus: talk to an xkbus message bus (KBUS semantics)"};
+    app.set_version_flag("--version", std::string("xkbus ") + XKBUS_VERSION);
+    app.footer(FOOTER);
+    app.require_subcommand(0, 1);
+    Args a;
+    addGlobals(app, a);
 
-    auto* listenCmd = app.add_subcommand("listen", "print messages matching NAMEs (wildcards ok)");
-    listenCmd->add_option("names", names, "names to listen to")->required();
-    listenCmd->add_option("--count", count, "stop after this many messages");
-    listenCmd->add_option("--timeout", timeout, "give up after this many seconds");
-    addCommon(listenCmd);
+    auto* listenCmd = command(app, "listen", "print messages whose names match NAMES (wildcards)");
+    listenCmd->add_option("names", a.names, "names to listen to ($.Sensors.*, $.a.%)")->required();
+    addLimits(listenCmd, a, "messages");
 
-    auto* sendCmd = app.add_subcommand("send", "send an announcement");
-    sendCmd->add_option("name", name)->required();
-    sendCmd->add_option("data", data);
-    sendCmd->add_flag("--urgent", urgent, "put it at the head of every queue");
-    addCommon(sendCmd);
+    auto* monitorCmd = command(app, "monitor",
+                               "print everything on one or several buses: messages, replies, "
+                               "replier bind events");
+    monitorCmd->add_option("names", a.names, "names to watch (default $.*)");
+    monitorCmd->add_flag("--all-buses", a.allBuses, "every bus the daemon has");
+    monitorCmd->add_flag("--no-bind-events", a.noBindEvents,
+                         "do not turn on replier bind events (a bus-wide switch)");
+    addLimits(monitorCmd, a, "messages");
 
-    auto* callCmd = app.add_subcommand("call", "send a request and print its reply");
-    callCmd->add_option("name", name)->required();
-    callCmd->add_option("data", data);
-    callCmd->add_option("--timeout", timeout, "give up after this many seconds");
-    addCommon(callCmd);
+    auto* sendCmd = command(app, "send", "send an announcement");
+    sendCmd->add_option("name", a.name)->required();
+    sendCmd->add_option("data", a.data, "the data: TEXT, - (stdin) or @FILE");
+    sendCmd->add_flag("--urgent", a.urgent, "put it at the head of every queue");
 
-    auto* replyCmd = app.add_subcommand("reply", "serve requests as the replier for NAME");
-    replyCmd->add_option("name", name)->required();
-    auto* dataOpt = replyCmd->add_option("--data", data, "reply with this");
-    replyCmd->add_option("--exec", command, "reply with this shell command's output")
+    auto* callCmd = command(app, "call", "send a request and print its reply");
+    callCmd->add_option("name", a.name)->required();
+    callCmd->add_option("data", a.data, "the data: TEXT, - (stdin) or @FILE");
+    callCmd->add_option("--timeout", a.options.timeout, "give up after this many seconds");
+
+    auto* replyCmd = command(app, "reply", "serve requests as the replier for NAME");
+    replyCmd->add_option("name", a.name)->required();
+    auto* dataOpt = replyCmd->add_option("--data", a.data, "reply with this: TEXT, - or @FILE");
+    replyCmd
+        ->add_option("--exec", a.command,
+                     "reply with what this shell command prints; it reads the request's data "
+                     "on stdin; a non-zero exit becomes an error reply")
         ->excludes(dataOpt);
-    replyCmd->add_option("--count", count, "stop after serving this many requests");
-    addCommon(replyCmd);
+    replyCmd->add_option("--exec-timeout", a.execTimeout, "kill the command after this many s");
+    replyCmd->add_option("--count", a.options.count, "stop after this many requests");
 
-    auto* bindingsCmd = app.add_subcommand("bindings", "list the bus's bindings");
-    addCommon(bindingsCmd);
-    auto* statsCmd = app.add_subcommand("stats", "show the bus's statistics");
-    addCommon(statsCmd);
-    auto* newBusCmd = app.add_subcommand("new-bus", "add a bus (NEWDEVICE)");
-    addCommon(newBusCmd);
+    command(app, "bindings", "list the bus's bindings, with each Ksock's program and user");
+    command(app, "stats", "show the bus's statistics, with each Ksock's program and user");
+    command(app, "buses", "list the daemon's buses");
+    auto* waitCmd =
+        command(app, "wait", "wait until the daemon accepts clients (and a replier serves a name)");
+    waitCmd->add_option("--timeout", a.options.timeout, "give up after this many seconds");
+    waitCmd->add_option("--replier", a.name, "also wait until a request NAME would be answered");
+    command(app, "new-bus", "add a bus (NEWDEVICE)");
 
-    uint32_t domid = 0;
-    uint32_t slots = 1;
-    auto* provisionCmd = app.add_subcommand(
-        "xen-provision", "dom0: give a Xen domain device slots on a bus (as xl attaches devices)");
-    provisionCmd->add_option("domid", domid, "the guest domain")->required();
-    provisionCmd->add_option("--slots", slots, "how many slots (one per guest process)");
-    addCommon(provisionCmd);
+    auto* provisionCmd =
+        command(app, "xen-provision",
+                "dom0: give a Xen domain device slots on a bus (as xl attaches devices)");
+    provisionCmd->add_option("domain", a.domain, "the guest: its domid or its name")->required();
+    provisionCmd->add_option("--slots", a.slots, "how many slots (one per guest process)");
 
-    xkbus::cli::RunCommand run;
-    xkbus::cli::addRunCommand(app, run);
+    xkbus::cli::RunCommand runCommand;
+    xkbus::cli::addRunCommand(app, runCommand);
 
-    CLI11_PARSE(app, argc, argv);
-    if (*run.command) {
-        return xkbus::cli::runProgram(run);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? EXIT_OK : EXIT_USAGE;
     }
-    if (*listenCmd) {
-        return listen(common, names, count, timeout);
+    const auto chosen = app.get_subcommands();
+    if (chosen.empty()) {
+        fmt::print("{}", app.help());
+        return EXIT_OK;
     }
-    if (*sendCmd) {
-        return send(common, name, data, urgent);
+    const std::string which = chosen.front()->get_name();
+    if (a.options.buses.size() > 1 && which != "monitor") {
+        fmt::print(stderr, "xkbus: only monitor takes several --bus\n");
+        return EXIT_USAGE;
     }
-    if (*callCmd) {
-        return call(common, name, data, timeout);
+    if (!a.socket.empty()) {
+        ::setenv("XKBUS_SOCKET", a.socket.c_str(), 1);
     }
-    if (*replyCmd) {
-        return reply(common, name, data, command, count);
+    if (*runCommand.command) {
+        return xkbus::cli::runProgram(runCommand);
     }
-    if (*bindingsCmd) {
-        return introspect(common, xkbus::protocol::Introspect::BINDINGS);
-    }
-    if (*statsCmd) {
-        return introspect(common, xkbus::protocol::Introspect::STATS);
-    }
-    if (*provisionCmd) {
-        return xenProvision(domid, common.bus, slots, common.json);
-    }
-    return newBus(common);
+    return run(which, a);
 }

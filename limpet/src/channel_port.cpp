@@ -3,62 +3,28 @@
 
 namespace xkbus::limpet {
 
-Msg fromChannel(frontend::Message m) {
-    Msg out;
-    const auto& h = m.header;
-    out.id = h.id;
-    out.inReplyTo = h.inReplyTo;
-    out.to = h.to;
-    out.from = h.from;
-    out.origFrom = h.origFrom;
-    out.finalTo = h.finalTo;
-    out.flags = h.flags;
-    out.name = std::string(m.name());
-    out.data.assign(m.data().begin(), m.data().end());
-    return out;
-}
-
-frontend::Message toChannel(const Msg& m) {
-    frontend::Message out;
-    out.header.id = m.id;
-    out.header.inReplyTo = m.inReplyTo;
-    out.header.to = m.to;
-    out.header.from = m.from;
-    out.header.origFrom = m.origFrom;
-    out.header.finalTo = m.finalTo;
-    out.header.flags = m.flags;
-    out.body = MessageBody::copyOf(m.name, m.data);
-    return out;
-}
-
 ChannelPort::ChannelPort(std::unique_ptr<frontend::KsockChannel> channel)
     : m_channel(std::move(channel)) {}
 
-Result<std::optional<Msg>> ChannelPort::next() {
-    auto m = m_channel->nextMessage();
-    if (!m) {
-        return fail(m.error());
-    }
-    if (!*m) {
-        return std::optional<Msg>{};
-    }
-    return std::optional<Msg>{fromChannel(std::move(**m))};
+// The channel's messages are the Limpet's: header and shared body as read.
+Result<std::optional<Message>> ChannelPort::next() {
+    return m_channel->nextMessage();
 }
 
-Result<void> ChannelPort::bind(const std::string& name, bool replier) {
+Result<void> ChannelPort::bind(std::string_view name, bool replier) {
     return m_channel->bind(name, replier);
 }
 
-Result<void> ChannelPort::unbind(const std::string& name, bool replier) {
+Result<void> ChannelPort::unbind(std::string_view name, bool replier) {
     return m_channel->unbind(name, replier);
 }
 
-Result<KsockId> ChannelPort::findReplier(const std::string& name) {
+Result<KsockId> ChannelPort::findReplier(std::string_view name) {
     return m_channel->findReplier(name);
 }
 
-Result<MsgId> ChannelPort::send(const Msg& msg) {
-    return m_channel->send(toChannel(msg));
+Result<MsgId> ChannelPort::send(const Message& msg) {
+    return m_channel->send(msg);
 }
 
 Result<void> ChannelPort::onlyOnce() {

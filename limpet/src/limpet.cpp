@@ -1,5 +1,7 @@
 // The Limpet rules. See docs/limpet.md for the reasoning behind each one.
+#include <algorithm>
 #include <functional>
+#include <random>
 #include <string>
 #include <xkbus/common/message.hpp>
 #include <xkbus/common/names.hpp>
@@ -27,7 +29,63 @@ bool busOwnName(std::string_view name) {
     return name.starts_with("$.KBUS.") && name != NAME_PROBE;
 }
 
+// Nobody else answers a request the Limpet reads as its (proxy) replier.
+bool heldByUs(const Message& msg) {
+    return msg.isRequest() && msg.wantsYouToReply();
+}
+
+// What a log line may show of a name a bus client or the peer chose.
+std::string shortName(std::string_view name) {
+    constexpr size_t MAX_SHOWN = 80;
+    return name.size() <= MAX_SHOWN ? std::string(name)
+                                    : std::string(name.substr(0, MAX_SHOWN)) + "...";
+}
+
+constexpr size_t PROBES_REMEMBERED = 8;
+
+std::vector<std::byte> randomToken() {
+    std::random_device random;
+    std::vector<std::byte> token(PROBE_TOKEN_SIZE);
+    for (size_t i = 0; i < token.size(); i += 4) {
+        const uint32_t r = random();
+        for (size_t j = 0; j < 4; ++j) {
+            token[i + j] = static_cast<std::byte>(r >> (8 * j));
+        }
+    }
+    return token;
+}
+
 } // namespace
+
+IdMint::IdMint() : IdMint((uint64_t{std::random_device{}()} << 32) | std::random_device{}()) {}
+
+IdMint::IdMint(uint64_t key) {
+    // Four round keys from one (splitmix64).
+    for (auto& k : m_key) {
+        key += 0x9E3779B97F4A7C15ull;
+        uint64_t z = key;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        k = z ^ (z >> 31);
+    }
+}
+
+// A four-round Feistel network on the two 16-bit halves: a bijection
+// whatever the round function, so no two counts give one serial.
+uint32_t IdMint::scramble(uint32_t value) const noexcept {
+    auto left = static_cast<uint16_t>(value >> 16);
+    auto right = static_cast<uint16_t>(value);
+    for (uint64_t k : m_key) {
+        uint64_t z = (right + k) * 0x9E3779B97F4A7C15ull;
+        z ^= z >> 29;
+        z *= 0xBF58476D1CE4E5B9ull;
+        const auto f = static_cast<uint16_t>(z >> 32);
+        const uint16_t next = static_cast<uint16_t>(left ^ f);
+        left = right;
+        right = next;
+    }
+    return (uint32_t{left} << 16) | right;
+}
 
 std::string remoteErrorName(Errc e) {
     return std::string(REMOTE_ERROR_PREFIX) + std::to_string(toErrno(e));
@@ -46,8 +104,8 @@ Result<void> Limpet::start() {
         [&] { return m_bus.setMaxMessages(m_config.maxMessages); },
         [&] { return m_bus.onlyOnce(); },
         [&] { return m_bus.bind(m_config.filter, false); },
-        [&] { return m_bus.bind(std::string(NAME_PROBE), false); },
-        [&] { return m_bus.bind(std::string(NAME_REPLIER_BIND_EVENT), false); },
+        [&] { return m_bus.bind(NAME_PROBE, false); },
+        [&] { return m_bus.bind(NAME_REPLIER_BIND_EVENT, false); },
         [&] { return m_bus.reportReplierBinds(); },
     };
     for (const auto& step : steps) {
@@ -78,15 +136,29 @@ Result<void> Limpet::linkUp(const Hello& peer) {
 }
 
 // The probe travels every Limpet from this bus on; if it ever comes back to
-// us over our own link, the Limpets form a cycle.
+// us over our own link, the Limpets form a cycle. It is SYNTHETIC, which
+// only a Ksock its daemon trusts can send, and carries a token nobody can
+// guess: so a bus client cannot make one up to stop a Limpet.
 void Limpet::sendProbe() {
-    Msg probe;
-    probe.name = std::string(NAME_PROBE);
-    probe.id = {m_config.networkId, PROBE_SERIAL_BASE | m_nextSerial++};
-    probe.origFrom = {m_config.networkId, m_bus.id()};
+    auto token = randomToken();
+    Message probe = makeMessage(NAME_PROBE, token, FLAG_SYNTHETIC);
+    probe.header.id = {m_config.networkId, m_ids.next()};
+    probe.header.origFrom = {m_config.networkId, m_bus.id()};
+    m_probeTokens.push_back(std::move(token));
+    if (m_probeTokens.size() > PROBES_REMEMBERED) {
+        m_probeTokens.pop_front();
+    }
     if (m_bus.send(probe)) {
         ++m_stats.toBus;
     }
+}
+
+bool Limpet::isOurProbe(const Message& msg) const {
+    if (msg.header.id.networkId != m_config.networkId) {
+        return false;
+    }
+    return std::ranges::any_of(
+        m_probeTokens, [&](const auto& token) { return std::ranges::equal(token, msg.data()); });
 }
 
 void Limpet::linkDown() {
@@ -112,13 +184,13 @@ void Limpet::linkDown() {
 
 // A message read from this bus, as it leaves: KBUS's id and orig_from rules
 // (a local id and sender get this side's network id).
-Msg Limpet::leaving(const Msg& msg) const {
-    Msg out = msg;
-    if (out.id.networkId == 0) {
-        out.id.networkId = m_config.networkId;
+Message Limpet::leaving(const Message& msg) {
+    Message out = msg;
+    if (out.header.id.networkId == 0) {
+        out.header.id = {m_config.networkId, m_ids.next()};
     }
-    if (out.origFrom.networkId == 0) {
-        out.origFrom = {m_config.networkId, msg.from};
+    if (out.header.origFrom.networkId == 0) {
+        out.header.origFrom = {m_config.networkId, msg.header.from};
     }
     return out;
 }
@@ -133,12 +205,12 @@ void Limpet::remember(MsgId id) {
     }
 }
 
-void Limpet::fromBus(const Msg& msg) {
-    if (!m_fatal.empty() || msg.from == m_bus.id()) {
+void Limpet::fromBus(const Message& msg) {
+    if (!m_fatal.empty() || msg.header.from == m_bus.id()) {
         ++m_stats.dropped; // our own injection, read back as a listener
         return;
     }
-    if (msg.name == NAME_REPLIER_BIND_EVENT && msg.from == 0) {
+    if (msg.name() == NAME_REPLIER_BIND_EVENT && msg.header.from == 0) {
         bindEventFromBus(msg);
         return;
     }
@@ -146,16 +218,24 @@ void Limpet::fromBus(const Msg& msg) {
         replyFromBus(msg);
         return;
     }
-    if (busOwnName(msg.name)) {
+    if (msg.name() == NAME_PROBE) {
+        probeFromBus(msg);
+        return;
+    }
+    if (busOwnName(msg.name())) {
         ++m_stats.dropped; // the bus's own announcements stay on their bus
+        if (heldByUs(msg)) {
+            statusToBus(Pending{msg.header.id, msg.header.from}, remoteErrorName(Errc::INVALID));
+        }
         return;
     }
-    if (!checkLoop(msg, "on its bus")) {
+    if (const char* why = forgedOnBus(msg.header.id)) {
+        refuseFromBus(msg, why);
         return;
     }
-    Msg out = leaving(msg);
+    Message out = leaving(msg);
     if (out.isRequest()) {
-        requestFromBus(std::move(out));
+        requestFromBus(msg.header.id, std::move(out));
     } else if (m_up) {
         forward(std::move(out));
     } else {
@@ -163,9 +243,9 @@ void Limpet::fromBus(const Msg& msg) {
     }
 }
 
-void Limpet::bindEventFromBus(const Msg& msg) {
+void Limpet::bindEventFromBus(const Message& msg) {
     BindEvent event;
-    if (!decodeBindEventData(msg.data, event) || event.binder == m_bus.id() ||
+    if (!decodeBindEventData(msg.data(), event) || event.binder == m_bus.id() ||
         !covered(event.name)) {
         return; // our own proxy bind, or a name that does not cross
     }
@@ -184,12 +264,12 @@ void Limpet::bindEventFromBus(const Msg& msg) {
 
 // Only a reply to a request we sent for the far side crosses back; a
 // listener's copy of somebody else's reply does not.
-void Limpet::replyFromBus(const Msg& msg) {
-    if (msg.to != m_bus.id() || m_injected.erase(msg.inReplyTo) == 0) {
+void Limpet::replyFromBus(const Message& msg) {
+    if (msg.header.to != m_bus.id() || m_injected.erase(msg.header.inReplyTo) == 0) {
         ++m_stats.dropped;
         return;
     }
-    Msg out = leaving(msg);
+    Message out = leaving(msg);
     if (m_up) {
         forward(std::move(out));
     }
@@ -198,49 +278,112 @@ void Limpet::replyFromBus(const Msg& msg) {
 // We get a request to answer only as the proxy replier; a listener's copy of
 // a request answered on this bus does not cross (the original re-sent it as
 // a request on the far side, where nobody could answer it).
-void Limpet::requestFromBus(Msg msg) {
+// `asRead` is the request's id on this bus, which its answer must name.
+void Limpet::requestFromBus(MsgId asRead, Message msg) {
     if (!msg.wantsYouToReply()) {
         ++m_stats.dropped;
         return;
     }
-    Pending p{
-        MsgId{msg.id.networkId == m_config.networkId ? 0 : msg.id.networkId, msg.id.serialNum},
-        msg.from};
+    const Pending p{asRead, msg.header.from};
     if (!m_up) {
         statusToBus(p, NAME_REPLIER_GONE_AWAY);
         return;
     }
-    if (m_pending.size() >= m_config.maxInFlight || m_pending.contains(msg.id)) {
+    if (m_pending.size() >= m_config.maxInFlight || m_pending.contains(msg.header.id)) {
         statusToBus(p, remoteErrorName(Errc::QUEUE_FULL));
         return;
     }
-    m_pending[msg.id] = p;
+    m_pending[msg.header.id] = p;
     forward(std::move(msg));
 }
 
-void Limpet::forward(Msg msg) {
+void Limpet::forward(Message msg) {
     if (!msg.isReply()) {
-        remember(msg.id);
+        remember(msg.header.id);
     }
-    msg.flags &= ~BUS_SET_FLAGS;
+    msg.header.flags &= ~BUS_SET_FLAGS;
     ++m_stats.toLink;
     m_link.send(Frame{std::move(msg)});
 }
 
-// A message must never reach a Limpet twice. Ours coming back, or any id
-// seen before, means the Limpets form a cycle: refuse to go on.
-bool Limpet::checkLoop(const Msg& msg, const char* where) {
-    if (msg.id.networkId == m_config.networkId) {
-        cycle("message " + msg.name + " " + idText(msg.id) + " that this Limpet (network id " +
-              std::to_string(m_config.networkId) + ") let out came back " + where);
-        return false;
+// Any sender may set a non-zero network id (KBUS), so an id on the bus
+// proves nothing. One that only a Limpet could have made, or one already
+// seen, is a forgery (or the echo of a cycle, which the probe finds): it is
+// dropped, and never stops the Limpet.
+const char* Limpet::forgedOnBus(MsgId id) const {
+    if (id.networkId == m_config.networkId) {
+        return "its id claims this Limpet's network id";
     }
-    if (msg.id.networkId != 0 && m_seen.contains(msg.id)) {
-        cycle("message " + msg.name + " " + idText(msg.id) + " reached network id " +
-              std::to_string(m_config.networkId) + " twice (" + where + ")");
-        return false;
+    // Only our own Ksock brings the far side's ids onto this bus.
+    if (m_peerId != 0 && id.networkId == m_peerId) {
+        return "its id claims the network id of the Limpet across the link";
     }
-    return true;
+    if (id.networkId != 0 && m_seen.contains(id)) {
+        return "its id repeats one this Limpet has seen";
+    }
+    return nullptr;
+}
+
+void Limpet::refuseFromBus(const Message& msg, std::string_view why) {
+    refused(msg, "on its bus from Ksock " + std::to_string(msg.header.from), why);
+    if (heldByUs(msg)) {
+        statusToBus(Pending{msg.header.id, msg.header.from}, remoteErrorName(Errc::INVALID));
+    }
+}
+
+void Limpet::refuseFromLink(const Message& msg, std::string_view why) {
+    refused(msg, "over its link", why);
+    if (msg.isRequest()) {
+        statusToLink(msg, remoteErrorName(Errc::INVALID));
+    }
+}
+
+void Limpet::refused(const Message& msg, std::string_view where, std::string_view why) {
+    ++m_stats.refused;
+    if (m_config.log) {
+        m_config.log("limpet " + std::to_string(m_config.networkId) + ": refused " +
+                     shortName(msg.name()) + " " + idText(msg.header.id) + " " +
+                     std::string(where) + ": " + std::string(why));
+    }
+}
+
+void Limpet::probeFromBus(const Message& msg) {
+    if ((msg.header.flags & FLAG_SYNTHETIC) == 0) {
+        refuseFromBus(msg, "a probe from a Ksock its daemon does not trust");
+        return;
+    }
+    // Another Limpet's probe with our id is made up; the far side's own probe
+    // does reach this bus round a cycle, so it may pass.
+    if (msg.header.id.networkId == m_config.networkId) {
+        refuseFromBus(msg, "a probe that claims this Limpet's network id");
+        return;
+    }
+    if (m_seen.contains(msg.header.id) || !m_up) {
+        ++m_stats.dropped;
+        return;
+    }
+    forward(msg);
+}
+
+void Limpet::probeFromLink(Message msg) {
+    if (isOurProbe(msg)) {
+        cycle("this Limpet's probe " + idText(msg.header.id) + " came back over its link");
+        return;
+    }
+    if (msg.header.id.networkId == m_config.networkId) {
+        refuseFromLink(msg, "a probe that claims this Limpet's network id but is not one it sent");
+        return;
+    }
+    if (m_seen.contains(msg.header.id)) {
+        ++m_stats.dropped;
+        return;
+    }
+    remember(msg.header.id);
+    msg.header.to = 0;
+    msg.header.flags = FLAG_SYNTHETIC; // the far Limpet checked it came from a trusted Ksock
+    if (m_bus.send(msg)) {
+        ++m_stats.toBus;
+    }
 }
 
 void Limpet::cycle(const std::string& why) {
@@ -258,11 +401,14 @@ Result<void> Limpet::fromLink(const Frame& frame) {
     }
     if (const auto* b = std::get_if<BindNotice>(&frame)) {
         bindFromLink(*b);
-    } else if (const auto* m = std::get_if<Msg>(&frame)) {
+    } else if (const auto* m = std::get_if<Message>(&frame)) {
         msgFromLink(*m);
     } else if (const auto* g = std::get_if<Goodbye>(&frame)) {
-        if (g->reason == ByeReason::CYCLE) {
-            m_fatal = "the other Limpet refused the link: " + g->text;
+        // The far side's word that it found a cycle ends the link, not this
+        // Limpet: only our own probe coming back can prove that to us.
+        if (g->reason == ByeReason::CYCLE && m_config.log) {
+            m_config.log("limpet " + std::to_string(m_config.networkId) +
+                         ": the other Limpet found a cycle and left: " + g->text);
         }
         return fail(Errc::DISCONNECTED);
     } else if (std::holds_alternative<Hello>(frame)) {
@@ -292,7 +438,7 @@ void Limpet::bindFromLink(const BindNotice& b) {
     }
 }
 
-void Limpet::msgFromLink(Msg msg) {
+void Limpet::msgFromLink(Message msg) {
     if (!m_fatal.empty()) {
         return;
     }
@@ -300,16 +446,26 @@ void Limpet::msgFromLink(Msg msg) {
         replyFromLink(std::move(msg));
         return;
     }
-    if (busOwnName(msg.name)) {
+    if (msg.name() == NAME_PROBE) {
+        probeFromLink(std::move(msg));
+        return;
+    }
+    if (busOwnName(msg.name())) {
         ++m_stats.dropped;
         return;
     }
-    if (!checkLoop(msg, "over its link")) {
+    // The far side forwards what its bus clients made up, too.
+    if (msg.header.id.networkId == m_config.networkId) {
+        refuseFromLink(msg, "its id claims this Limpet's network id");
         return;
     }
-    msg.flags &= ~FLAG_SYNTHETIC; // only a status may claim to come from a bus
-    remember(msg.id);
-    msg.flags = flagsForBus(msg.flags);
+    if (m_seen.contains(msg.header.id)) {
+        refuseFromLink(msg, "its id repeats one this Limpet has seen");
+        return;
+    }
+    msg.header.flags &= ~FLAG_SYNTHETIC; // only a status may claim to come from a bus
+    remember(msg.header.id);
+    msg.header.flags = flagsForBus(msg.header.flags);
     if (msg.isRequest()) {
         requestFromLink(std::move(msg));
     } else {
@@ -317,20 +473,20 @@ void Limpet::msgFromLink(Msg msg) {
     }
 }
 
-void Limpet::replyFromLink(Msg msg) {
-    auto it = m_pending.find(msg.inReplyTo);
+void Limpet::replyFromLink(Message msg) {
+    auto it = m_pending.find(msg.header.inReplyTo);
     if (it == m_pending.end()) {
         ++m_stats.dropped; // late (after a status), or never asked for
         return;
     }
     const Pending p = it->second;
     m_pending.erase(it);
-    msg.inReplyTo = p.localId;
-    msg.to = p.from;
+    msg.header.inReplyTo = p.localId;
+    msg.header.to = p.from;
     if (p.localId.networkId == 0) {
-        msg.id = {}; // the last hop: the bus gives it a local id
+        msg.header.id = {}; // the last hop: the bus gives it a local id
     }
-    msg.flags = flagsForBus(msg.flags) & ~FLAG_ALL_OR_FAIL;
+    msg.header.flags = flagsForBus(msg.header.flags) & ~FLAG_ALL_OR_FAIL;
     if (m_bus.send(msg)) {
         ++m_stats.toBus;
     }
@@ -338,19 +494,19 @@ void Limpet::replyFromLink(Msg msg) {
 
 // Stateful requests name their replier by final_to; anything else goes to
 // whoever replies to the name here (wildcards included).
-void Limpet::requestFromLink(Msg msg) {
-    if (msg.to != 0) {
-        const bool here = msg.finalTo.networkId == m_config.networkId;
-        auto replier = m_bus.findReplier(msg.name);
+void Limpet::requestFromLink(Message msg) {
+    if (msg.header.to != 0) {
+        const bool here = msg.header.finalTo.networkId == m_config.networkId;
+        auto replier = m_bus.findReplier(msg.name());
         if (!replier || *replier == 0) {
             statusToLink(msg, NAME_REPLIER_GONE_AWAY);
             return;
         }
-        if (here && *replier != msg.finalTo.localId) {
+        if (here && *replier != msg.header.finalTo.localId) {
             statusToLink(msg, NAME_NOT_SAME_KSOCK);
             return;
         }
-        msg.to = *replier;
+        msg.header.to = *replier;
     }
     auto sent = m_bus.send(msg);
     if (!sent) {
@@ -359,11 +515,11 @@ void Limpet::requestFromLink(Msg msg) {
         return;
     }
     ++m_stats.toBus;
-    m_injected.insert(msg.id);
+    m_injected.insert(msg.header.id);
 }
 
-void Limpet::announcementFromLink(Msg msg) {
-    msg.to = 0;
+void Limpet::announcementFromLink(Message msg) {
+    msg.header.to = 0;
     if (m_bus.send(msg)) {
         ++m_stats.toBus;
     } else {
@@ -373,33 +529,34 @@ void Limpet::announcementFromLink(Msg msg) {
 
 // ------------------------------------------------------------ statuses
 
-void Limpet::statusToLink(const Msg& request, std::string_view name) {
-    Msg status;
-    status.name = std::string(name);
-    status.id = {m_config.networkId, m_nextSerial++};
-    status.inReplyTo = request.id;
-    status.to = request.from;
-    status.origFrom = {m_config.networkId, 0};
-    status.flags = FLAG_SYNTHETIC;
+void Limpet::statusToLink(const Message& request, std::string_view name) {
+    Message status = makeMessage(name, std::span<const std::byte>{}, FLAG_SYNTHETIC);
+    status.header.id = {m_config.networkId, m_ids.next()};
+    status.header.inReplyTo = request.header.id;
+    status.header.to = request.header.from;
+    status.header.origFrom = {m_config.networkId, 0};
     ++m_stats.statuses;
     ++m_stats.toLink;
     m_link.send(Frame{std::move(status)});
 }
 
 void Limpet::statusToBus(const Pending& p, std::string_view name) {
-    Msg status;
-    status.name = std::string(name);
-    status.inReplyTo = p.localId;
-    status.to = p.from;
-    status.origFrom = {m_config.networkId, 0};
-    status.flags = FLAG_SYNTHETIC;
+    Message status = makeMessage(name, std::span<const std::byte>{}, FLAG_SYNTHETIC);
+    status.header.inReplyTo = p.localId;
+    status.header.to = p.from;
+    status.header.origFrom = {m_config.networkId, 0};
     ++m_stats.statuses;
     if (m_bus.send(status)) {
         ++m_stats.toBus;
     }
 }
 
+// Never the bus's own names: a proxy for one would hold requests that no
+// Limpet forwards.
 bool Limpet::covered(std::string_view bindName) const {
+    if (bindName.starts_with("$.KBUS.")) {
+        return false;
+    }
     if (bindName == m_config.filter) {
         return true;
     }

@@ -1,8 +1,11 @@
 // One process, two buses: the link is two in-memory queues.
+#include <chrono>
+#include <cstdio>
 #include <deque>
 #include <poll.h>
 #include <xkbus/limpet/channel_port.hpp>
 #include <xkbus/limpet/drivers.hpp>
+#include <xkbus/limpet/rate_limit.hpp>
 
 namespace xkbus::limpet {
 namespace {
@@ -19,13 +22,17 @@ struct Side {
     std::unique_ptr<Limpet> limpet;
 };
 
-Result<void> openSide(const BusEnd& end, Side& side) {
+Result<void> openSide(const BusEnd& end, Side& side, RateLimitedLog& log) {
     auto port = openPort(end.socketPath, end.bus);
     if (!port) {
         return fail(port.error());
     }
     side.port = std::move(*port);
-    side.limpet = std::make_unique<Limpet>(end.config, *side.port, side.out);
+    Config config = end.config;
+    config.log = [&log](std::string_view line) {
+        log.note(line, std::chrono::steady_clock::now());
+    };
+    side.limpet = std::make_unique<Limpet>(config, *side.port, side.out);
     return side.limpet->start();
 }
 
@@ -58,15 +65,20 @@ std::string fatalOf(const Side& x, const Side& y) {
 
 } // namespace
 
+void stderrLine(std::string_view line) {
+    std::fprintf(stderr, "xkbus-limpet: %.*s\n", static_cast<int>(line.size()), line.data());
+}
+
 Result<void> runLocal(const BusEnd& x, const BusEnd& y, const KeepGoing& keepGoing,
                       std::string& error) {
+    RateLimitedLog log{stderrLine};
     Side a;
     Side b;
-    if (auto ok = openSide(x, a); !ok) {
+    if (auto ok = openSide(x, a, log); !ok) {
         error = "cannot open a Ksock on the first bus";
         return ok;
     }
-    if (auto ok = openSide(y, b); !ok) {
+    if (auto ok = openSide(y, b, log); !ok) {
         error = "cannot open a Ksock on the second bus";
         return ok;
     }

@@ -1,6 +1,7 @@
 // xkbus-limpet: joins two KBUS buses (docs/limpet.md).
 //   xkbus-limpet local   --x-socket S --x-bus N --x-id ID --y-socket S --y-bus N --y-id ID
 //   xkbus-limpet listen  --socket S --bus N --id ID --address tcp:HOST:PORT --cert C --key K --ca A
+//                        --peer-name NAME (or --any-peer)
 //   xkbus-limpet connect (the same options)
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -32,11 +33,14 @@ void addEnd(CLI::App* cmd, xkbus::limpet::BusEnd& end, const std::string& prefix
 void addNet(CLI::App* cmd, xkbus::limpet::NetOptions& o) {
     addEnd(cmd, o.end, "");
     cmd->add_option("--address", o.address, "unix:PATH or tcp:HOST:PORT")->required();
-    cmd->add_flag("!--plain", o.tls, "no TLS (tests over a Unix socket only)");
+    cmd->add_flag("!--plain", o.tls, "no TLS: only on a unix: address");
     cmd->add_option("--cert", o.tlsFiles.cert, "this Limpet's certificate (PEM)");
     cmd->add_option("--key", o.tlsFiles.key, "its private key (PEM)");
     cmd->add_option("--ca", o.tlsFiles.ca, "CA certificate the peer's must chain to (PEM)");
-    cmd->add_option("--peer-name", o.tlsFiles.peerName, "name the peer's certificate must carry");
+    cmd->add_option("--peer-name", o.tlsFiles.peerName,
+                    "name the peer's certificate must carry (required with TLS)");
+    cmd->add_flag("--any-peer", o.anyPeer,
+                  "accept any certificate the CA signed (instead of --peer-name)");
     auto* hb = cmd->add_option_function<uint32_t>(
         "--heartbeat-ms", [&o](uint32_t ms) { o.heartbeat = std::chrono::milliseconds(ms); },
         "heartbeat interval");
@@ -47,6 +51,17 @@ void addNet(CLI::App* cmd, xkbus::limpet::NetOptions& o) {
     cmd->add_option_function<uint32_t>(
         "--retry-ms", [&o](uint32_t ms) { o.retry = std::chrono::milliseconds(ms); },
         "wait between connection attempts");
+    cmd->add_option_function<uint32_t>(
+           "--handshake-ms", [&o](uint32_t ms) { o.handshake = std::chrono::milliseconds(ms); },
+           "time a new connection has for its TLS handshake and HELLO")
+        ->check(CLI::Range(10u, 600000u));
+    cmd->add_option("--max-pending", o.maxPending,
+                    "connections that have not said HELLO, at once (listener)")
+        ->check(CLI::Range(1, 1024));
+    cmd->add_option_function<uint32_t>(
+           "--stall-ms", [&o](uint32_t ms) { o.stallAfter = std::chrono::milliseconds(ms); },
+           "time the peer may take none of this Limpet's frames before it is dropped")
+        ->check(CLI::Range(10u, 600000u));
 }
 
 int finish(const xkbus::Result<void>& ok, const std::string& error) {
@@ -62,6 +77,10 @@ int finish(const xkbus::Result<void>& ok, const std::string& error) {
 
 int main(int argc, char** argv) {
     CLI::App app{"xkbus-limpet: joins two KBUS buses, locally or over a TLS link"};
+    app.set_version_flag("--version", std::string("xkbus-limpet ") + XKBUS_VERSION);
+    app.footer("Exit status: 0 stopped on SIGTERM or SIGINT; 1 a bus or the link failed; "
+               "2 bad TLS options; 3 the peer broke the wire protocol; 64 bad command line. "
+               "See xkbus-limpet(1).");
     app.require_subcommand(1);
     xkbus::limpet::BusEnd x;
     xkbus::limpet::BusEnd y;
@@ -73,7 +92,11 @@ int main(int argc, char** argv) {
     auto* connect = app.add_subcommand("connect", "one side of a network pair: reach the peer");
     addNet(listen, net);
     addNet(connect, net);
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 64;
+    }
 
     std::signal(SIGTERM, onSignal);
     std::signal(SIGINT, onSignal);
@@ -84,9 +107,8 @@ int main(int argc, char** argv) {
         return finish(xkbus::limpet::runLocal(x, y, keepGoing, error), error);
     }
     net.listen = listen->parsed();
-    if (net.tls &&
-        (net.tlsFiles.cert.empty() || net.tlsFiles.key.empty() || net.tlsFiles.ca.empty())) {
-        std::fprintf(stderr, "xkbus-limpet: --cert, --key and --ca are required (or --plain)\n");
+    if (!xkbus::limpet::checkNetOptions(net, error)) {
+        std::fprintf(stderr, "xkbus-limpet: %s\n", error.c_str());
         return 2;
     }
     return finish(xkbus::limpet::runNet(net, keepGoing, error), error);

@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -14,6 +15,10 @@
 
 namespace xkbus::limpet {
 namespace {
+
+// Room for strangers while the Limpet takes them in; it moves each to its
+// own pending place as soon as it can.
+constexpr int LISTEN_BACKLOG = 64;
 
 class PlainStream final : public Stream {
 public:
@@ -153,17 +158,17 @@ Result<UniqueFd> listenUnix(const std::string& path) {
     const sockaddr_un sa = unixAddress(path);
     ::unlink(path.c_str());
     if (!fd || ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0 ||
-        ::listen(fd.get(), 4) != 0) {
+        ::listen(fd.get(), LISTEN_BACKLOG) != 0) {
         return fail(Errc::INVALID);
     }
     return fd;
 }
 
-Result<UniqueFd> tcpSocket(const Address& a, bool listening) {
+Result<UniqueFd> listenTcp(const Address& a) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = listening ? AI_PASSIVE : 0;
+    hints.ai_flags = AI_PASSIVE;
     addrinfo* res = nullptr;
     if (::getaddrinfo(a.host.empty() ? nullptr : a.host.c_str(), a.port.c_str(), &hints, &res) !=
         0) {
@@ -177,10 +182,9 @@ Result<UniqueFd> tcpSocket(const Address& a, bool listening) {
             continue;
         }
         ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        const bool ok = listening ? ::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0 &&
-                                        ::listen(fd.get(), 4) == 0
-                                  : ::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0;
-        if (ok) {
+        if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0 &&
+            ::listen(fd.get(), LISTEN_BACKLOG) == 0) {
+            // Accepted sockets inherit it.
             ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             out = std::move(fd);
         }
@@ -242,7 +246,7 @@ Result<UniqueFd> listenOn(const std::string& address) {
     if (!a) {
         return fail(a.error());
     }
-    return a->unix ? listenUnix(a->path) : tcpSocket(*a, true);
+    return a->unix ? listenUnix(a->path) : listenTcp(*a);
 }
 
 Result<UniqueFd> acceptFrom(int listener) {
@@ -253,21 +257,77 @@ Result<UniqueFd> acceptFrom(int listener) {
     return fd;
 }
 
-Result<UniqueFd> connectTo(const std::string& address) {
+Result<std::unique_ptr<Connector>> Connector::start(const std::string& address) {
     auto a = parse(address);
     if (!a) {
         return fail(a.error());
     }
-    if (!a->unix) {
-        return tcpSocket(*a, false);
+    std::unique_ptr<Connector> c(new Connector());
+    if (a->unix) {
+        const sockaddr_un sa = unixAddress(a->path);
+        const auto* bytes = reinterpret_cast<const std::byte*>(&sa);
+        c->m_targets.push_back({AF_UNIX, {bytes, bytes + sizeof sa}});
+    } else {
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        if (::getaddrinfo(a->host.c_str(), a->port.c_str(), &hints, &res) != 0) {
+            return fail(Errc::INVALID);
+        }
+        for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+            const auto* bytes = reinterpret_cast<const std::byte*>(ai->ai_addr);
+            c->m_targets.push_back({ai->ai_family, {bytes, bytes + ai->ai_addrlen}});
+        }
+        ::freeaddrinfo(res);
     }
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    const sockaddr_un sa = unixAddress(a->path);
-    if (!fd || ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0 ||
-        !nonBlocking(fd.get())) {
+    c->next();
+    if (!c->m_fd) {
         return fail(Errc::DISCONNECTED);
     }
-    return fd;
+    return c;
+}
+
+// Starts on the next address that takes a connect at all.
+void Connector::next() {
+    m_fd.reset();
+    m_connected = false;
+    while (!m_fd && m_next < m_targets.size()) {
+        const Target& t = m_targets[m_next++];
+        UniqueFd fd(::socket(t.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        if (!fd) {
+            continue;
+        }
+        const auto* sa = reinterpret_cast<const sockaddr*>(t.address.data());
+        const auto len = static_cast<socklen_t>(t.address.size());
+        if (::connect(fd.get(), sa, len) == 0) {
+            m_connected = true;
+        } else if (errno != EINPROGRESS) {
+            continue; // refused at once (or a full Unix backlog): the next one
+        }
+        m_fd = std::move(fd);
+    }
+}
+
+Result<UniqueFd> Connector::finish() {
+    while (m_fd) {
+        if (!m_connected) {
+            pollfd p{m_fd.get(), POLLOUT, 0};
+            if (::poll(&p, 1, 0) != 1) {
+                return fail(Errc::TRY_AGAIN);
+            }
+            int error = 0;
+            socklen_t len = sizeof error;
+            if (::getsockopt(m_fd.get(), SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
+                next();
+                continue;
+            }
+        }
+        const int one = 1;
+        ::setsockopt(m_fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); // fails on Unix
+        return std::move(m_fd);
+    }
+    return fail(Errc::DISCONNECTED);
 }
 
 } // namespace xkbus::limpet

@@ -71,8 +71,12 @@ private:
     bool m_bad = false;
 };
 
-std::string toString(std::span<const std::byte> b) {
+std::string_view asText(std::span<const std::byte> b) {
     return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+std::string toString(std::span<const std::byte> b) {
+    return std::string(asText(b));
 }
 
 void encodeBody(Writer& w, const Hello& h) {
@@ -94,17 +98,19 @@ void encodeBody(Writer& w, const BindNotice& b) {
     w.text(b.name);
 }
 
-void encodeBody(Writer& w, const Msg& m) {
+// `extra` is not carried: the bus clears it on every send.
+void encodeBody(Writer& w, const Message& m) {
+    const MessageHeader& h = m.header;
     w.u8(static_cast<uint8_t>(FrameType::MESSAGE));
-    for (uint32_t v : {m.id.networkId, m.id.serialNum, m.inReplyTo.networkId, m.inReplyTo.serialNum,
-                       m.to, m.from, m.origFrom.networkId, m.origFrom.localId, m.finalTo.networkId,
-                       m.finalTo.localId, m.flags}) {
+    for (uint32_t v : {h.id.networkId, h.id.serialNum, h.inReplyTo.networkId, h.inReplyTo.serialNum,
+                       h.to, h.from, h.origFrom.networkId, h.origFrom.localId, h.finalTo.networkId,
+                       h.finalTo.localId, h.flags}) {
         w.u32(v);
     }
-    w.u32(static_cast<uint32_t>(m.name.size()));
-    w.u32(static_cast<uint32_t>(m.data.size()));
-    w.text(m.name);
-    w.bytes(m.data);
+    w.u32(static_cast<uint32_t>(m.name().size()));
+    w.u32(static_cast<uint32_t>(m.data().size()));
+    w.text(m.name());
+    w.bytes(m.data());
 }
 
 void encodeBody(Writer& w, const Goodbye& g) {
@@ -143,35 +149,41 @@ Result<Frame> decodeBind(Reader& r) {
     return Frame{std::move(b)};
 }
 
-bool flagsValid(const Msg& m) {
-    if ((m.flags & ~(KNOWN_FLAGS | USER_FLAGS)) != 0) {
+bool flagsValid(const Message& m) {
+    const uint32_t flags = m.header.flags;
+    if ((flags & ~(KNOWN_FLAGS | USER_FLAGS)) != 0) {
         return false;
     }
-    if ((m.flags & FLAG_ALL_OR_WAIT) != 0 && (m.flags & FLAG_ALL_OR_FAIL) != 0) {
+    if ((flags & FLAG_ALL_OR_WAIT) != 0 && (flags & FLAG_ALL_OR_FAIL) != 0) {
         return false;
     }
     return !(m.isRequest() && m.isReply());
 }
 
-Result<Frame> decodeMsg(Reader& r) {
-    Msg m;
-    m.id = {r.u32(), r.u32()};
-    m.inReplyTo = {r.u32(), r.u32()};
-    m.to = r.u32();
-    m.from = r.u32();
-    m.origFrom = {r.u32(), r.u32()};
-    m.finalTo = {r.u32(), r.u32()};
-    m.flags = r.u32();
+Result<Frame> decodeMessage(Reader& r) {
+    Message m;
+    MessageHeader& h = m.header;
+    h.id = {r.u32(), r.u32()};
+    h.inReplyTo = {r.u32(), r.u32()};
+    h.to = r.u32();
+    h.from = r.u32();
+    h.origFrom = {r.u32(), r.u32()};
+    h.finalTo = {r.u32(), r.u32()};
+    h.flags = r.u32();
     const uint32_t nameLen = r.u32();
     const uint32_t dataLen = r.u32();
     if (!r.ok() || nameLen == 0 || nameLen > MAX_NAME_LEN || dataLen > DEFAULT_MAX_MESSAGE_SIZE) {
         return fail(Errc::PROTOCOL_VIOLATION);
     }
-    m.name = toString(r.take(nameLen));
-    auto data = r.take(dataLen);
-    m.data.assign(data.begin(), data.end());
+    const auto name = r.take(nameLen);
+    const auto data = r.take(dataLen);
+    if (!r.done()) {
+        return fail(Errc::PROTOCOL_VIOLATION);
+    }
+    // Copied once, into the body every later holder shares; checked there.
+    m.body = MessageBody::copyOf(asText(name), data);
     // Every crossing message carries a network id (the Limpet that let it out).
-    if (!r.done() || m.id.networkId == 0 || !flagsValid(m) || !checkMessageName(m.name)) {
+    if (h.id.networkId == 0 || !flagsValid(m) || !checkMessageName(m.name())) {
         return fail(Errc::PROTOCOL_VIOLATION);
     }
     return Frame{std::move(m)};
@@ -214,7 +226,7 @@ Result<Frame> decodeFrame(std::span<const std::byte> body) {
     case FrameType::BIND:
         return decodeBind(r);
     case FrameType::MESSAGE:
-        return decodeMsg(r);
+        return decodeMessage(r);
     case FrameType::GOODBYE:
         return decodeGoodbye(r);
     }

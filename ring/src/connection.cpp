@@ -117,6 +117,26 @@ Result<void> Connection::onWakeup(bool livenessReadable) {
     return livenessReadable ? checkLiveness() : Result<void>{};
 }
 
+void Connection::noteEmptied(uint32_t slot, uint16_t pushesSeen) {
+    while (!m_endpoint.noteEmptied(slot, pushesSeen)) {
+        ::sched_yield(); // the backend may share our CPU
+    }
+}
+
+bool Connection::retractNote(uint32_t slot, uint16_t pushesSeen) {
+    for (;;) {
+        switch (m_endpoint.retractNote(slot, pushesSeen)) {
+        case NoteRetraction::RETRACTED:
+            return true;
+        case NoteRetraction::TAKEN:
+            return false;
+        case NoteRetraction::BUSY:
+            ::sched_yield();
+            break;
+        }
+    }
+}
+
 bool Connection::spinUntilProgress() {
     if (m_spinBudget.count() <= 0) {
         return false;

@@ -46,7 +46,7 @@ Endpoint::Endpoint(RingMemory memory, const Layout& layout, Role role, uint32_t 
     m_producer = RingProducer(frontend ? toBackend : toFrontend);
     m_consumer = RingConsumer(frontend ? toFrontend : toBackend);
     m_ownStatus = frontend ? &block.frontendStatus.status : &block.backendStatus.status;
-    m_readiness = reinterpret_cast<uint8_t*>(memory.controlPage.data() + layout.readinessOffset);
+    m_readiness = reinterpret_cast<uint16_t*>(memory.controlPage.data() + layout.readinessOffset);
     m_peerStatus = frontend ? &block.backendStatus.status : &block.frontendStatus.status;
     m_ownBacklog = frontend ? &block.frontendStatus.backlog : &block.backendStatus.backlog;
     m_peerBacklog = frontend ? &block.backendStatus.backlog : &block.frontendStatus.backlog;
@@ -337,19 +337,91 @@ bool Endpoint::peerBacklogged() noexcept {
     return loadSeqCst(*m_peerBacklog) != 0;
 }
 
-void Endpoint::noteCleared(uint32_t slot) noexcept {
+namespace {
+
+// A note is the low 15 bits of a push count, with the top bit set; 0 is no
+// note; TAKING is a note the backend took and whose fd it is making readable.
+// Push counts differ by fewer than 2^14 between the two sides (the pushes in
+// flight for one Ksock fit in its ring), so 15 bits compare safely.
+constexpr uint16_t NOTE_PRESENT = 0x8000;
+constexpr uint16_t COUNT_MASK = 0x7FFF;
+constexpr uint16_t TAKING = 1;
+
+constexpr uint16_t noteOf(uint16_t pushesSeen) noexcept {
+    return static_cast<uint16_t>(NOTE_PRESENT | (pushesSeen & COUNT_MASK));
+}
+
+// True if push number `push` came after the `seen` pushes of the note.
+constexpr bool pushUnseen(uint16_t note, uint16_t push) noexcept {
+    const auto ahead = static_cast<uint16_t>((push - note) & COUNT_MASK);
+    return ahead != 0 && ahead < (COUNT_MASK + 1) / 2;
+}
+static_assert(pushUnseen(noteOf(0), 1) && !pushUnseen(noteOf(5), 5) && !pushUnseen(noteOf(6), 5));
+static_assert(pushUnseen(noteOf(0x7FFF), 0x8000) && pushUnseen(noteOf(0xFFFF), 0));
+
+} // namespace
+
+bool Endpoint::noteEmptied(uint32_t slot, uint16_t pushesSeen) noexcept {
+    if (slot >= m_layout.readinessSlots) {
+        return true;
+    }
+    uint16_t value = loadSeqCst(m_readiness[slot]);
+    while (value != TAKING) {
+        if (compareExchangeSeqCst(m_readiness[slot], value, noteOf(pushesSeen))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+NoteRetraction Endpoint::retractNote(uint32_t slot, uint16_t pushesSeen) noexcept {
+    if (slot >= m_layout.readinessSlots) {
+        return NoteRetraction::RETRACTED;
+    }
+    uint16_t expected = noteOf(pushesSeen);
+    if (compareExchangeSeqCst(m_readiness[slot], expected, uint16_t{0})) {
+        return NoteRetraction::RETRACTED;
+    }
+    return expected == TAKING ? NoteRetraction::BUSY : NoteRetraction::TAKEN;
+}
+
+// Whatever a frontend writes here can only make its own fds wrong, and the
+// backend never waits for it.
+bool Endpoint::takeNoteUnseen(uint32_t slot, uint16_t push) noexcept {
+    if (slot >= m_layout.readinessSlots) {
+        return false;
+    }
+    uint16_t note = loadSeqCst(m_readiness[slot]);
+    while ((note & NOTE_PRESENT) != 0 && pushUnseen(note, push)) {
+        if (compareExchangeSeqCst(m_readiness[slot], note, TAKING)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool Endpoint::takeAnyNote(uint32_t slot) noexcept {
+    if (slot >= m_layout.readinessSlots) {
+        return false;
+    }
+    uint16_t note = loadSeqCst(m_readiness[slot]);
+    while ((note & NOTE_PRESENT) != 0) {
+        if (compareExchangeSeqCst(m_readiness[slot], note, TAKING)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void Endpoint::takeDone(uint32_t slot) noexcept {
+    uint16_t taking = TAKING;
     if (slot < m_layout.readinessSlots) {
-        storeSeqCst(m_readiness[slot], uint8_t{1});
+        (void)compareExchangeSeqCst(m_readiness[slot], taking, uint16_t{0});
     }
 }
 
-bool Endpoint::takeClearNote(uint32_t slot) noexcept {
-    // Any non-zero byte counts: a frontend may only hurt its own fds with it.
-    return slot < m_layout.readinessSlots && exchangeSeqCst(m_readiness[slot], uint8_t{0}) != 0;
-}
-
-bool Endpoint::hasClearNote(uint32_t slot) noexcept {
-    return slot < m_layout.readinessSlots && loadSeqCst(m_readiness[slot]) != 0;
+bool Endpoint::hasNote(uint32_t slot) noexcept {
+    return slot < m_layout.readinessSlots && (loadSeqCst(m_readiness[slot]) & NOTE_PRESENT) != 0;
 }
 
 bool Endpoint::peerAlive() noexcept {

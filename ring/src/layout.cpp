@@ -64,7 +64,7 @@ Result<Layout> computeLayout(uint8_t toBackendOrder, uint8_t toFrontendOrder) {
     const size_t line = abi::CACHE_LINE;
     layout.readinessOffset = static_cast<uint32_t>((grantListEnd + line - 1) / line * line);
     layout.readinessSlots =
-        tailCursor > layout.readinessOffset ? tailCursor - layout.readinessOffset : 0;
+        tailCursor > layout.readinessOffset ? (tailCursor - layout.readinessOffset) / 2 : 0;
     return layout;
 }
 

@@ -329,14 +329,32 @@ TEST(DispatcherIntrospection, BindingsAndStatsComeAsJson) {
     ASSERT_EQ(bindings.arg, 0u);
     const std::string text(reinterpret_cast<const char*>(bindings.body.data().data()),
                            bindings.body.data().size());
-    EXPECT_EQ(text, R"([{"ksock":1,"name":"$.a.*","owner":77,"replier":true}])");
+    EXPECT_EQ(text, R"([{"domid":0,"ksock":1,"name":"$.a.*","owner":77,"pid":77,"replier":true}])");
     auto stats = h.call(
         c, rec(RecordType::INTROSPECT, 0, static_cast<uint32_t>(protocol::Introspect::STATS), 0));
     const std::string statsText(reinterpret_cast<const char*>(stats.body.data().data()),
                                 stats.body.data().size());
     EXPECT_NE(statsText.find(R"("next_ksock_id":2)"), std::string::npos) << statsText;
+    EXPECT_NE(statsText.find(R"("domid":0,"id":1,)"), std::string::npos) << statsText;
+    EXPECT_NE(statsText.find(R"("pid":77,)"), std::string::npos) << statsText;
     auto missing = h.call(c, rec(RecordType::INTROSPECT, 0, 1, 9));
     EXPECT_EQ(missing.arg, static_cast<uint32_t>(ENOENT));
+}
+
+// A guest's Ksock says its domain, so the CLI can name it (and not take
+// the domid for a pid).
+TEST(DispatcherIntrospection, AGuestsKsockNamesItsDomain) {
+    Harness h;
+    const ConnectionId c = h.connect(PeerInfo{5, 0, false, 0});
+    h.open(c, 1);
+    h.bind(c, 1, "$.guest", false);
+    auto bindings = h.call(c, rec(RecordType::INTROSPECT, 0,
+                                  static_cast<uint32_t>(protocol::Introspect::BINDINGS), 0));
+    ASSERT_EQ(bindings.arg, 0u);
+    const std::string text(reinterpret_cast<const char*>(bindings.body.data().data()),
+                           bindings.body.data().size());
+    EXPECT_EQ(text,
+              R"([{"domid":5,"ksock":1,"name":"$.guest","owner":5,"pid":0,"replier":false}])");
 }
 
 } // namespace

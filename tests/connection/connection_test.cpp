@@ -71,8 +71,9 @@ TEST_F(ConnectionTest, PopIsReportedSoADeadReaderOwesIgnoredNotGoneAway) {
     ASSERT_TRUE(replier->bind("$.q", true));
     sender->send(textMessage("$.q", "", FLAG_WANT_A_REPLY)).value();
     sender->send(textMessage("$.q", "", FLAG_WANT_A_REPLY)).value();
-    ASSERT_TRUE(replier->nextMessage().value()); // popped locally, POP sent
-    daemon.drop(replierLink->id());              // the process dies
+    ASSERT_TRUE(replier->nextMessage().value()); // popped locally, POP written
+    EXPECT_EQ(replierLink->lazyWaiting(), 1u) << "the pop waits for the daemon to look";
+    daemon.kill(*replierLink); // the process dies; the daemon reads what it wrote
     auto first = sender->nextMessage().value();
     auto second = sender->nextMessage().value();
     ASSERT_TRUE(first && second);
@@ -170,6 +171,52 @@ TEST_F(ConnectionTest, ManyKsocksShareOneConnection) {
     for (auto& l : listeners) {
         ASSERT_TRUE(l->nextMessage().value());
     }
+}
+
+// A pop is reported lazily; an URGENT copy queued at the head before the
+// daemon reads the report must not be mistaken for the popped one.
+TEST_F(ConnectionTest, AnUrgentCopyArrivingBeforeAPopIsReportedIsNotPoppedForIt) {
+    auto a = process();
+    LoopbackDaemon::Link* readerLink = nullptr;
+    auto b = process(&readerLink);
+    auto sender = a->openKsock(0, true).value();
+    auto reader = b->openKsock(0, true).value();
+    ASSERT_TRUE(reader->bind("$.*", false));
+    ASSERT_TRUE(sender->send(textMessage("$.one")));
+    ASSERT_TRUE(sender->send(textMessage("$.two")));
+    EXPECT_EQ(reader->nextMessage().value()->name(), "$.one");
+    ASSERT_EQ(readerLink->lazyWaiting(), 1u) << "the daemon has not read the pop yet";
+    ASSERT_TRUE(sender->send(textMessage("$.urgent", "", FLAG_URGENT)));
+    EXPECT_EQ(reader->nextMessage().value()->name(), "$.urgent");
+    // The next call carries both pops: the daemon must pop exactly those two.
+    EXPECT_EQ(reader->control(Control::NUM_MESSAGES, 0).value(), 1u);
+    EXPECT_EQ(reader->nextMessage().value()->name(), "$.two");
+    EXPECT_FALSE(reader->nextMessage().value());
+    EXPECT_EQ(reader->control(Control::NUM_MESSAGES, 0).value(), 0u);
+}
+
+// A queue at half its limit asks for prompt pop reports, so a sender never
+// finds it full for room its reader has already made.
+TEST_F(ConnectionTest, AFillingQueueGetsItsPopsReportedAtOnce) {
+    auto a = process();
+    LoopbackDaemon::Link* readerLink = nullptr;
+    auto b = process(&readerLink);
+    auto sender = a->openKsock(0, true).value();
+    auto reader = b->openKsock(0, true).value();
+    ASSERT_TRUE(reader->bind("$.x", false));
+    ASSERT_EQ(reader->control(Control::MAX_MESSAGES, 4).value(), 4u);
+    ASSERT_TRUE(sender->send(textMessage("$.x")));
+    ASSERT_TRUE(reader->nextMessage().value());
+    EXPECT_EQ(readerLink->lazyWaiting(), 1u) << "a quarter full: the pop may wait";
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(sender->send(textMessage("$.x")));
+    }
+    // The daemon sees 4 queued (the first pop unread): every send fails...
+    EXPECT_EQ(sender->send(textMessage("$.x", "", FLAG_ALL_OR_FAIL)).error(), Errc::QUEUE_FULL);
+    ASSERT_TRUE(reader->nextMessage().value());
+    EXPECT_EQ(readerLink->lazyWaiting(), 0u) << "over half full: pops go at once";
+    EXPECT_TRUE(sender->send(textMessage("$.x", "", FLAG_ALL_OR_FAIL)))
+        << "room the reader made is room the sender finds";
 }
 
 TEST_F(ConnectionTest, NewBusAndUnknownBus) {

@@ -2,7 +2,10 @@
 // failure of docs/limpet.md, deterministic, with the codec on every frame.
 #include "limpet_harness.hpp"
 
+#include <algorithm>
+#include <set>
 #include <xkbus/common/message.hpp>
+#include <xkbus/limpet/rate_limit.hpp>
 
 namespace xkbus::limpet::testing {
 namespace {
@@ -10,7 +13,8 @@ namespace {
 // A client Ksock on one in-memory bus.
 class Client {
 public:
-    explicit Client(core::Bus& bus) : m_bus(bus), m_id(bus.open().value()) {}
+    explicit Client(core::Bus& bus, bool trusted = false)
+        : m_bus(bus), m_id(bus.open(core::OpenOptions{.mayMarkSynthetic = trusted}).value()) {}
     KsockId id() const { return m_id; }
     void listen(std::string_view name) { ASSERT_TRUE(m_bus.bind(m_id, name, false)); }
     void serve(std::string_view name) { ASSERT_TRUE(m_bus.bind(m_id, name, true)); }
@@ -20,6 +24,13 @@ public:
     }
     MsgId request(std::string_view name, std::string_view data = "q") {
         return m_bus.send(m_id, makeMessage(name, data, FLAG_WANT_A_REPLY)).value();
+    }
+    // KBUS lets any sender choose a non-zero network id.
+    Result<MsgId> forge(std::string_view name, MsgId id, uint32_t flags = 0,
+                        std::string_view data = "forged") {
+        Message m = makeMessage(name, data, flags);
+        m.header.id = id;
+        return m_bus.send(m_id, m);
     }
     Result<MsgId> reply(const Message& request, std::string_view data) {
         Message r = makeMessage(request.name(), data);
@@ -279,7 +290,238 @@ TEST(Limpet, ACycleIsRefusedInsteadOfStorming) {
         }
     }
     EXPECT_NE(why.find("cycle detected"), std::string::npos) << why;
+    EXPECT_NE(why.find("probe"), std::string::npos) << "only a returning probe proves it: " << why;
     EXPECT_LE(listener.drain().size(), 2u);
+}
+
+// Lines a Limpet logged, and whether any of them is fatal.
+struct Collected {
+    std::vector<std::string> lines;
+    Config config() {
+        Config c;
+        c.log = [this](std::string_view line) { lines.emplace_back(line); };
+        return c;
+    }
+    size_t containing(std::string_view what) const {
+        return static_cast<size_t>(std::count_if(lines.begin(), lines.end(), [&](const auto& l) {
+            return l.find(what) != std::string::npos;
+        }));
+    }
+};
+
+void expectAlive(std::initializer_list<Pair*> pairs) {
+    for (Pair* p : pairs) {
+        for (Side* s : {&p->a, &p->b}) {
+            EXPECT_EQ(s->limpet->fatalError(), "");
+            EXPECT_TRUE(s->limpet->isLinkUp());
+        }
+    }
+}
+
+TEST(Limpet, IdsForgedOnTheBusAreDroppedAndTheBridgeCarriesOn) {
+    World w(2);
+    Collected log;
+    Pair& p = w.join(0, 1, 10, 11, log.config());
+    Client replier(w.bus(1));
+    replier.serve("$.Svc");
+    Client far(w.bus(1));
+    far.listen("$.News");
+    w.pump();
+    Client attacker(w.bus(0));
+    // Issue 15, item 6: two announcements with one id took the bridge down.
+    ASSERT_TRUE(attacker.forge("$.News", {7, 1}));
+    ASSERT_TRUE(attacker.forge("$.News", {7, 1}));
+    ASSERT_TRUE(attacker.forge("$.News", {10, 5})); // this side's network id
+    ASSERT_TRUE(attacker.forge("$.News", {11, 5})); // the far side's
+    // A request the Limpet holds as proxy replier is answered, not dropped.
+    const MsgId dup = attacker.forge("$.Svc", {7, 1}, FLAG_WANT_A_REPLY).value();
+    w.pump();
+
+    expectAlive({&p});
+    auto got = far.drain();
+    ASSERT_EQ(got.size(), 1u) << "only the first {7,1} crosses";
+    EXPECT_EQ(got[0].header.id, (MsgId{7, 1}));
+    EXPECT_TRUE(replier.drain().empty()) << "the forged request stays home";
+    auto status = attacker.drain();
+    ASSERT_EQ(status.size(), 1u);
+    EXPECT_EQ(status[0].header.inReplyTo, dup);
+    EXPECT_EQ(status[0].name(), remoteErrorName(Errc::INVALID));
+    EXPECT_EQ(p.a.limpet->stats().refused, 4u);
+    EXPECT_EQ(log.containing("refused"), 4u);
+    EXPECT_EQ(log.containing("network id"), 2u);
+    EXPECT_EQ(log.containing("repeats"), 2u);
+
+    Client sender(w.bus(0));
+    sender.request("$.Svc", "after");
+    sender.announce("$.News", "fine");
+    w.pump();
+    answerOne(replier, "served");
+    w.pump();
+    auto reply = sender.drain();
+    ASSERT_EQ(reply.size(), 1u);
+    EXPECT_EQ(text(reply[0]), "served");
+    got = far.drain();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(text(got[0]), "fine");
+}
+
+TEST(Limpet, IdsForgedOnEveryBusOfAChainStopNoLimpet) {
+    World w(3);
+    Collected log;
+    Pair& ab = w.join(0, 1, 10, 11, log.config());
+    Pair& cd = w.join(1, 2, 12, 13, log.config());
+    Client far(w.bus(2));
+    far.listen("$.News");
+    w.pump();
+    Client left(w.bus(0));
+    Client right(w.bus(2));
+    // Every Limpet's network id, from both ends, and one id sent on both
+    // ends at once (it meets itself in the middle).
+    constexpr uint32_t SERIAL = 1;
+    for (uint32_t network : {10u, 11u, 12u, 13u, 7u}) {
+        ASSERT_TRUE(left.forge("$.News", {network, SERIAL}));
+        ASSERT_TRUE(right.forge("$.News", {network, SERIAL}));
+    }
+    w.pump();
+    expectAlive({&ab, &cd});
+    uint64_t refused = 0;
+    for (Side* s : {&ab.a, &ab.b, &cd.a, &cd.b}) {
+        refused += s->limpet->stats().refused;
+    }
+    EXPECT_GE(refused, 9u) << "each forgery is refused somewhere on the chain";
+    EXPECT_EQ(log.containing("refused"), refused);
+
+    left.announce("$.News", "through");
+    w.pump();
+    bool through = false;
+    for (const auto& m : far.drain()) {
+        through |= text(m) == "through";
+    }
+    EXPECT_TRUE(through) << "the chain still carries announcements";
+}
+
+TEST(Limpet, IdsRepeatedOrClaimedOverTheLinkAreDroppedNotFatal) {
+    World w(2);
+    Collected log;
+    Pair& p = w.join(0, 1, 10, 11, log.config());
+    Client listener(w.bus(0));
+    listener.listen("$.News");
+    w.pump();
+    auto message = [](MsgId id, uint32_t flags = 0) {
+        Message m = makeMessage("$.News", "", flags);
+        m.header.id = id;
+        return Frame{m};
+    };
+    // What the far side passes on from its bus clients, or a real cycle.
+    ASSERT_TRUE(p.a.limpet->fromLink(message({7, 7})));
+    ASSERT_TRUE(p.a.limpet->fromLink(message({7, 7})));
+    ASSERT_TRUE(p.a.limpet->fromLink(message({10, 3})));
+    ASSERT_TRUE(p.a.limpet->fromLink(message({10, 4}, FLAG_WANT_A_REPLY)));
+    EXPECT_EQ(listener.drain().size(), 1u);
+    EXPECT_EQ(p.a.limpet->stats().refused, 3u);
+    EXPECT_EQ(log.containing("over its link"), 3u);
+    // The refused request gets an answer, so the far side does not wait.
+    ASSERT_EQ(p.a.out.frames.size(), 1u);
+    const auto* status = std::get_if<Message>(&p.a.out.frames.front());
+    ASSERT_NE(status, nullptr);
+    EXPECT_EQ(status->header.inReplyTo, (MsgId{10, 4}));
+    EXPECT_EQ(status->name(), remoteErrorName(Errc::INVALID));
+    expectAlive({&p});
+}
+
+TEST(Limpet, ProbesNotSentByTheLimpetCannotStopIt) {
+    World w(2);
+    Collected log;
+    Pair& p = w.join(0, 1, 10, 11, log.config());
+    w.pump();
+    auto probe = [&](Client& from, MsgId id) {
+        std::string token(PROBE_TOKEN_SIZE, 'x');
+        return from.forge(NAME_PROBE, id, FLAG_SYNTHETIC, token);
+    };
+    // A bus client: the bus clears its SYNTHETIC flag, so no Limpet passes it on.
+    Client untrusted(w.bus(1));
+    ASSERT_TRUE(probe(untrusted, {10, 1}));
+    // A trusted Ksock can make one up, but cannot know side a's token.
+    Client trusted(w.bus(1), true);
+    ASSERT_TRUE(probe(trusted, {10, 2}));
+    ASSERT_TRUE(probe(trusted, {11, 3})); // b's own id, on b's bus
+    w.pump();
+    expectAlive({&p});
+    EXPECT_EQ(p.b.limpet->stats().refused, 2u);
+    EXPECT_EQ(p.a.limpet->stats().refused, 1u);
+    EXPECT_EQ(log.containing("does not trust"), 1u);
+    EXPECT_EQ(log.containing("not one it sent"), 1u);
+
+    // Nor can the far side's word: its GOODBYE(CYCLE) only ends the link.
+    EXPECT_EQ(p.a.limpet->fromLink(Frame{Goodbye{ByeReason::CYCLE, "says who"}}).error(),
+              Errc::DISCONNECTED);
+    EXPECT_EQ(p.a.limpet->fatalError(), "");
+    EXPECT_EQ(log.containing("says who"), 1u);
+}
+
+// A bus counts its serials up. Had the Limpet kept them, a forger at one
+// end of a chain could send the ids of the other end's coming messages
+// first, and the Limpets between would drop the real ones as seen.
+TEST(Limpet, AForgerWhoGuessesComingIdsCannotHaveThemDropped) {
+    World w(3);
+    Pair& ab = w.join(0, 1, 10, 11);
+    Pair& cd = w.join(1, 2, 12, 13);
+    Client far(w.bus(2));
+    far.listen("$.News");
+    w.pump();
+    Client forger(w.bus(2));
+    for (uint32_t serial = 0; serial < 200; ++serial) {
+        ASSERT_TRUE(forger.forge("$.News", {10, serial}, 0, "forged"));
+    }
+    w.pump();
+    far.drain();
+    Client sender(w.bus(0));
+    for (int i = 0; i < 20; ++i) {
+        sender.announce("$.News", "real");
+    }
+    w.pump();
+    size_t real = 0;
+    for (const auto& m : far.drain()) {
+        real += text(m) == "real" ? 1 : 0;
+    }
+    EXPECT_EQ(real, 20u) << "every real message crossed the chain";
+    expectAlive({&ab, &cd});
+}
+
+TEST(IdMint, GivesDistinctSerialsThatDoNotCountUp) {
+    IdMint a(1);
+    IdMint b(2);
+    std::set<uint32_t> seen;
+    int consecutive = 0;
+    uint32_t last = a.next();
+    seen.insert(last);
+    for (int i = 1; i < 100000; ++i) {
+        const uint32_t s = a.next();
+        consecutive += s == last + 1 ? 1 : 0;
+        last = s;
+        seen.insert(s);
+    }
+    EXPECT_EQ(seen.size(), 100000u) << "a bijection of the count";
+    EXPECT_LT(consecutive, 10);
+    EXPECT_NE(IdMint(1).scramble(5), b.scramble(5)) << "the key decides";
+    EXPECT_EQ(IdMint(1).scramble(5), IdMint(1).scramble(5));
+}
+
+TEST(RateLimitedLog, WritesAFewLinesPerIntervalAndCountsTheRest) {
+    std::vector<std::string> out;
+    RateLimitedLog log([&](std::string_view l) { out.emplace_back(l); }, std::chrono::seconds(1),
+                       3);
+    const auto t0 = RateLimitedLog::Clock::time_point{} + std::chrono::hours(1);
+    for (int i = 0; i < 10; ++i) {
+        log.note("line " + std::to_string(i), t0 + std::chrono::milliseconds(i));
+    }
+    EXPECT_EQ(out, (std::vector<std::string>{"line 0", "line 1", "line 2"}));
+    EXPECT_EQ(log.suppressed(), 7u);
+    log.note("later", t0 + std::chrono::milliseconds(1500));
+    ASSERT_EQ(out.size(), 4u);
+    EXPECT_EQ(out[3], "later (7 similar lines left out before this one)");
+    log.note("again", t0 + std::chrono::milliseconds(1600));
+    EXPECT_EQ(out.back(), "again") << "the count is told once";
 }
 
 TEST(Limpet, EqualNetworkIdsAreRefused) {
@@ -296,10 +538,8 @@ TEST(Limpet, MessagesFromTheFarSideCannotClaimToBeStatuses) {
     Pair& p = w.join(0, 1, 10, 11);
     Client listener(w.bus(0));
     listener.listen("$.News");
-    Msg forged;
-    forged.name = "$.News";
-    forged.id = {11, 7};
-    forged.flags = FLAG_SYNTHETIC;
+    Message forged = makeMessage("$.News", "", FLAG_SYNTHETIC);
+    forged.header.id = {11, 7};
     ASSERT_TRUE(p.a.limpet->fromLink(Frame{forged}));
     auto got = listener.drain();
     ASSERT_EQ(got.size(), 1u);

@@ -2,14 +2,17 @@
 // xkbusd, of two over TLS on loopback, and four in a chain; and what happens
 // when Limpets, repliers or links die, or the far side is hostile.
 #include <arpa/inet.h>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sstream>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -17,6 +20,7 @@
 #include <unistd.h>
 #include <xkbus/frontend/open.hpp>
 #include <xkbus/ksock.hpp>
+#include <xkbus/limpet/limpet.hpp>
 #include <xkbus/limpet/wire.hpp>
 #include <xkbus/socket/socket_link.hpp>
 
@@ -93,8 +97,9 @@ protected:
     std::string trustedOf(int daemon) const { return socketOf(daemon) + ".limpet"; }
     std::string cert(const std::string& file) const { return Certificates::get().dir + "/" + file; }
 
+    // Daemons 0 to count - 1 (those not yet started).
     void startDaemons(int count) {
-        for (int d = 0; d < count; ++d) {
+        for (int d = static_cast<int>(m_daemons.size()); d < count; ++d) {
             const std::string s = socketOf(d);
             const std::string t = trustedOf(d);
             m_daemons.push_back(startProcess(
@@ -147,7 +152,7 @@ protected:
         std::vector<std::string> argv{LIMPET_PATH,   mode,
                                       "--socket",    trustedOf(daemon),
                                       "--id",        std::to_string(id),
-                                      "--address",   "tcp:127.0.0.1:" + std::to_string(port),
+                                      "--address",   tcpAddress(port),
                                       "--cert",      cert(me + ".crt"),
                                       "--key",       cert(me + ".key"),
                                       "--ca",        cert("ca.crt"),
@@ -179,6 +184,32 @@ protected:
         EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
         ::close(fd);
         return ntohs(a.sin_port);
+    }
+
+    static std::string tcpAddress(uint16_t port) { return "tcp:127.0.0.1:" + std::to_string(port); }
+
+    // A TCP connection to the listener on 127.0.0.1:port that never says a word.
+    static UniqueFd connectTcp(uint16_t port) {
+        UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(port);
+        if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            return UniqueFd{};
+        }
+        return fd;
+    }
+
+    // The same, waiting (at most 5 s) for the Limpet to listen.
+    static UniqueFd connectTcpOnceUp(uint16_t port) {
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        UniqueFd fd = connectTcp(port);
+        while (!fd && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(10ms);
+            fd = connectTcp(port);
+        }
+        return fd;
     }
 
     Ksock open(int daemon, uint32_t bus) {
@@ -464,6 +495,59 @@ TEST_F(LimpetE2E, ACycleOfLimpetsIsRefusedWithAClearError) {
     EXPECT_EQ(reply->text(), "echo:x");
 }
 
+// A Limpet still running; one that ended is reaped here (and never killed later).
+bool running(Child& c) {
+    int status = 0;
+    if (c.pid > 0 && ::waitpid(c.pid, &status, WNOHANG) == c.pid) {
+        c.pid = 0;
+    }
+    return c.pid > 0;
+}
+
+// Issue 15, item 6: the bus keeps any sender's network id, and two
+// announcements with one id used to make the Limpet declare a cycle and stop
+// both ends. Now each forgery is dropped and the bridge carries on.
+TEST_F(LimpetE2E, IdsForgedByABusClientDoNotStopTheBridge) {
+    startDaemons(2);
+    replier(1, 0, "$.Svc.Echo");
+    Child& near = limpetPlain("listen", 0, 1, m_dir + "/link");
+    Child& far = limpetPlain("connect", 1, 2, m_dir + "/link");
+    Ksock listener = open(1, 0);
+    ASSERT_TRUE(listener.listen("$.News.*"));
+    Ksock sender = open(0, 0);
+    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));
+
+    Ksock attacker = open(0, 0);
+    auto forge = [&](std::string_view name, MsgId id, uint32_t flags = 0) {
+        frontend::Message m = makeMessage(name, "forged", flags);
+        m.header.id = id;
+        return attacker.send(m);
+    };
+    ASSERT_TRUE(forge("$.News.Forged", {7, 1}));
+    ASSERT_TRUE(forge("$.News.Forged", {7, 1}));
+    ASSERT_TRUE(forge("$.News.Forged", {1, 5})); // the near Limpet's network id
+    ASSERT_TRUE(forge("$.News.Forged", {2, 5})); // the far one's
+    ASSERT_TRUE(forge(limpet::NAME_PROBE, {1, 0x80000001}, FLAG_SYNTHETIC));
+    ASSERT_TRUE(forge(limpet::NAME_PROBE, {2, 0x80000001}, FLAG_SYNTHETIC));
+    // Sent last, so its answer says the Limpet has read all of the above.
+    const auto dup = forge("$.Svc.Echo", {7, 1}, FLAG_WANT_A_REPLY);
+    ASSERT_TRUE(dup);
+    auto status = attacker.receive(5s);
+    ASSERT_TRUE(status) << "a forged request held by the Limpet is answered";
+    EXPECT_EQ(status->header.inReplyTo, *dup);
+    EXPECT_EQ(status->name(), limpet::remoteErrorName(Errc::INVALID));
+
+    EXPECT_TRUE(running(near));
+    EXPECT_TRUE(running(far));
+    auto first = listener.receive(5s);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->header.id, (MsgId{7, 1}));
+    EXPECT_FALSE(listener.receive(300ms)) << "no other forgery crossed";
+    exerciseAcross(sender, listener);
+    EXPECT_TRUE(running(near));
+    EXPECT_TRUE(running(far));
+}
+
 // Bytes a hostile far side could send; each must cost it the link.
 std::vector<std::string> garbage() {
     auto bytesOf = [](const limpet::Frame& f) {
@@ -471,9 +555,8 @@ std::vector<std::string> garbage() {
         return std::string(reinterpret_cast<const char*>(b.data()), b.size());
     };
     const std::string hello = bytesOf(limpet::Hello{limpet::WIRE_VERSION, 9, 1000});
-    limpet::Msg msg;
-    msg.id = {9, 1};
-    msg.name = "$.News.Today";
+    Message msg = makeMessage("$.News.Today");
+    msg.header.id = {9, 1};
     const std::string message = bytesOf(msg);
     std::string wrongVersion = hello;
     wrongVersion[9] = '\x07';
@@ -515,6 +598,335 @@ TEST_F(LimpetE2E, AFarSideSendingGarbageIsDroppedAndTheBusCarriesOn) {
     replier(1, 0, "$.Far");
     limpetPlain("connect", 1, 2, link);
     ASSERT_TRUE(waitForReplier(local, "$.Far"));
+}
+
+// How a Limpet process ended: its exit status and what it said on stderr.
+struct Ended {
+    int status = -1;
+    std::string stderrText;
+};
+
+// Runs the Limpet with `args` and waits (at most 10 s) for it to end.
+Ended runLimpet(const std::vector<std::string>& args) {
+    int err[2];
+    EXPECT_EQ(::pipe(err), 0);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(err[1], STDERR_FILENO);
+        std::vector<char*> argv{const_cast<char*>(LIMPET_PATH)};
+        for (const auto& a : args) {
+            argv.push_back(const_cast<char*>(a.c_str()));
+        }
+        argv.push_back(nullptr);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    ::close(err[1]);
+    Ended out;
+    char buf[1024];
+    pollfd p{err[0], POLLIN, 0};
+    ssize_t n = 1;
+    while (n > 0 && ::poll(&p, 1, 10000) == 1) {
+        n = ::read(err[0], buf, sizeof buf);
+        out.stderrText.append(buf, static_cast<size_t>(std::max<ssize_t>(n, 0)));
+    }
+    ::close(err[0]);
+    if (n != 0) {
+        ::kill(pid, SIGKILL); // still running: a failure below
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    out.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return out;
+}
+
+// Issue 15, item 9: TCP without TLS, and TLS that takes any certificate the
+// CA signed by accident, are refused before anything starts.
+TEST_F(LimpetE2E, PlainTcpAndAMissingPeerNameAreRefusedAtStart) {
+    const std::vector<std::string> common{"--socket", "/nonexistent", "--id", "1"};
+    auto with = [&](std::vector<std::string> extra) {
+        std::vector<std::string> args{"listen"};
+        args.insert(args.end(), common.begin(), common.end());
+        args.insert(args.end(), extra.begin(), extra.end());
+        return runLimpet(args);
+    };
+    const std::vector<std::string> tlsFiles{
+        "--cert", cert("limpet-a.crt"), "--key", cert("limpet-a.key"), "--ca", cert("ca.crt")};
+    auto plainTcp = with({"--address", "tcp:127.0.0.1:1", "--plain"});
+    EXPECT_EQ(plainTcp.status, 2);
+    EXPECT_NE(plainTcp.stderrText.find("--plain is only for unix:"), std::string::npos)
+        << plainTcp.stderrText;
+
+    std::vector<std::string> noName{"--address", "tcp:127.0.0.1:1"};
+    noName.insert(noName.end(), tlsFiles.begin(), tlsFiles.end());
+    auto anonymous = with(noName);
+    EXPECT_EQ(anonymous.status, 2);
+    EXPECT_NE(anonymous.stderrText.find("--peer-name is required"), std::string::npos)
+        << anonymous.stderrText;
+
+    auto both = noName;
+    both.insert(both.end(), {"--peer-name", "limpet-b", "--any-peer"});
+    EXPECT_EQ(with(both).status, 2);
+    auto plainNamed = with({"--address", "unix:/tmp/x", "--plain", "--peer-name", "limpet-b"});
+    EXPECT_EQ(plainNamed.status, 2);
+    EXPECT_NE(plainNamed.stderrText.find("need TLS"), std::string::npos) << plainNamed.stderrText;
+}
+
+TEST_F(LimpetE2E, AnyPeerTakesEveryCertificateOfTheCaAndNoOther) {
+    startDaemons(2);
+    const uint16_t port = freePort();
+    std::vector<std::string> argv{LIMPET_PATH, "listen",
+                                  "--socket",  trustedOf(1),
+                                  "--id",      "2",
+                                  "--address", tcpAddress(port),
+                                  "--cert",    cert("limpet-b.crt"),
+                                  "--key",     cert("limpet-b.key"),
+                                  "--ca",      cert("ca.crt"),
+                                  "--any-peer"};
+    for (auto& t : timing()) {
+        argv.push_back(t);
+    }
+    startProcess(argv);
+    replier(1, 0, "$.Svc.Echo");
+    Ksock sender = open(0, 0);
+    Child& impostor = limpetTls("connect", 0, 1, port, "impostor", "limpet-b");
+    EXPECT_FALSE(waitForReplier(sender, "$.Svc.Echo", true, 1500ms)) << "another CA's certificate";
+    stop(impostor, SIGKILL);
+    // A certificate the CA issued to another name: refused with --peer-name,
+    // taken with --any-peer.
+    limpetTls("connect", 0, 1, port, "limpet-b", "limpet-b");
+    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo"));
+    auto reply = sender.request("$.Svc.Echo", "any", 10s);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->text(), "echo:any");
+}
+
+// Issue 15, item 9: one TCP connection that never starts TLS held the
+// listener's only place for --dead-after-ms. Now several wait at once, each
+// for --handshake-ms at most, and a newcomer pushes out the oldest.
+TEST_F(LimpetE2E, IdleUnauthenticatedConnectionsDoNotKeepTheRealPeerOut) {
+    startDaemons(2);
+    const uint16_t port = freePort();
+    std::vector<std::string> argv{LIMPET_PATH,
+                                  "listen",
+                                  "--socket",
+                                  trustedOf(1),
+                                  "--id",
+                                  "2",
+                                  "--address",
+                                  tcpAddress(port),
+                                  "--cert",
+                                  cert("limpet-b.crt"),
+                                  "--key",
+                                  cert("limpet-b.key"),
+                                  "--ca",
+                                  cert("ca.crt"),
+                                  "--peer-name",
+                                  "limpet-a",
+                                  "--heartbeat-ms",
+                                  "100",
+                                  "--dead-after-ms",
+                                  "20000",
+                                  "--handshake-ms",
+                                  "20000",
+                                  "--max-pending",
+                                  "4"};
+    startProcess(argv);
+    replier(1, 0, "$.Svc.Echo");
+    Ksock sender = open(0, 0);
+    std::vector<UniqueFd> idle;
+    idle.push_back(connectTcpOnceUp(port));
+    for (int i = 1; i < 6; ++i) { // more than --max-pending
+        idle.push_back(connectTcp(port));
+    }
+    for (const auto& fd : idle) {
+        ASSERT_TRUE(fd);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    limpetTls("connect", 0, 1, port, "limpet-a", "limpet-b");
+    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo", true, 10s));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s)
+        << "the idle connections held the door (they may stay 20 s)";
+    auto reply = sender.request("$.Svc.Echo", "through", 10s);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->text(), "echo:through");
+}
+
+TEST_F(LimpetE2E, AConnectionThatNeverSaysHelloIsClosedAfterTheHandshakeTime) {
+    startDaemons(1);
+    const uint16_t port = freePort();
+    startProcess({LIMPET_PATH,
+                  "listen",
+                  "--socket",
+                  trustedOf(0),
+                  "--id",
+                  "2",
+                  "--address",
+                  tcpAddress(port),
+                  "--cert",
+                  cert("limpet-b.crt"),
+                  "--key",
+                  cert("limpet-b.key"),
+                  "--ca",
+                  cert("ca.crt"),
+                  "--peer-name",
+                  "limpet-a",
+                  "--dead-after-ms",
+                  "20000",
+                  "--handshake-ms",
+                  "300"});
+    UniqueFd idle = connectTcpOnceUp(port);
+    ASSERT_TRUE(idle);
+    const auto start = std::chrono::steady_clock::now();
+    pollfd p{idle.get(), POLLIN, 0};
+    char buf[256];
+    ssize_t n = 1;
+    while (n > 0 && ::poll(&p, 1, 10000) == 1) {
+        n = ::read(idle.get(), buf, sizeof buf);
+    }
+    EXPECT_EQ(n, 0) << "closed by the Limpet";
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_GE(took, 250ms);
+    EXPECT_LT(took, 3s) << "bounded by --handshake-ms, not --dead-after-ms";
+}
+
+// Issue 15, item 9: a peer that heartbeats but never reads made the Limpet
+// stop draining its bus for good (its Ksock's queue full, every replier bind
+// on the bus then failed with EAGAIN). Now the peer is dropped after
+// --stall-ms and the Limpet drains its bus again.
+TEST_F(LimpetE2E, APeerThatNeverReadsIsDroppedAndTheBusKeepsDraining) {
+    startDaemons(1);
+    const std::string link = m_dir + "/link";
+    std::vector<std::string> argv{LIMPET_PATH, "listen",     "--socket",  trustedOf(0),
+                                  "--id",      "1",          "--address", "unix:" + link,
+                                  "--plain",   "--stall-ms", "500"};
+    for (auto& t : timing()) {
+        argv.push_back(t);
+    }
+    Child& limpet = startProcess(argv);
+    ASSERT_TRUE(waitForSocket(link));
+    Ksock probes = open(0, 0);
+    ASSERT_TRUE(probes.listen(limpet::NAME_PROBE));
+
+    // The fake peer: says HELLO, then only heartbeats, until the Limpet hangs up.
+    auto peer = socket::connectUnix(link);
+    ASSERT_TRUE(peer);
+    const auto hello = limpet::encodeFrame(limpet::Hello{limpet::WIRE_VERSION, 9, 100});
+    ASSERT_EQ(::send(peer->get(), hello.data(), hello.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(hello.size()));
+    ASSERT_TRUE(probes.receive(5s)) << "the Limpet took the HELLO (its probe went out)";
+    std::atomic<int64_t> droppedAt{0};
+    std::thread heartbeats([&] {
+        const auto beat = limpet::encodeFrame(limpet::Heartbeat{});
+        const auto deadline = std::chrono::steady_clock::now() + 15s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (::send(peer->get(), beat.data(), beat.size(), MSG_NOSIGNAL) < 0) {
+                droppedAt = std::chrono::steady_clock::now().time_since_epoch().count();
+                return;
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+    });
+
+    // More than the Limpet may buffer for the peer (8 MiB) and queue on its Ksock.
+    Ksock sender = open(0, 0);
+    const std::string data(8192, 'x');
+    for (int i = 0; i < 1600; ++i) {
+        ASSERT_TRUE(sender.announce("$.News.Flood", data)) << i;
+    }
+    const auto floodEnd = std::chrono::steady_clock::now();
+    heartbeats.join();
+    ASSERT_NE(droppedAt.load(), 0) << "the peer that never reads was never dropped";
+    const auto dropped =
+        std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(droppedAt));
+    EXPECT_LT(dropped - floodEnd, 5s) << "bounded by --stall-ms (500 ms)";
+
+    // A replier bind needs room for its bind event on the Limpet's Ksock.
+    Ksock replierKsock = open(0, 0);
+    bool bound = false;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!bound && std::chrono::steady_clock::now() < deadline) {
+        bound = static_cast<bool>(replierKsock.serve("$.Svc.Late"));
+        if (!bound) {
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    EXPECT_TRUE(bound) << "replier binds on the Limpet's bus keep failing";
+    EXPECT_TRUE(running(limpet));
+
+    // And a real peer is served afterwards.
+    startDaemons(2); // daemon 1 too
+    replier(1, 0, "$.Far");
+    limpetPlain("connect", 1, 2, link);
+    ASSERT_TRUE(waitForReplier(sender, "$.Far"));
+}
+
+// TcpExt ListenDrops: SYNs the kernel dropped at a listener (this network
+// namespace; other tests may add to it, never take away).
+uint64_t listenDrops() {
+    std::ifstream in("/proc/net/netstat");
+    std::string names;
+    std::string values;
+    while (std::getline(in, names) && std::getline(in, values)) {
+        if (!names.starts_with("TcpExt:")) {
+            continue;
+        }
+        std::istringstream n(names);
+        std::istringstream v(values);
+        std::string name;
+        std::string value;
+        while (n >> name && v >> value) {
+            if (name == "ListenDrops") {
+                return std::stoull(value);
+            }
+        }
+    }
+    return 0;
+}
+
+// A connect that the far host never answers used to block the connecting
+// Limpet (and so its bus) for the kernel's SYN timeout, minutes long.
+TEST_F(LimpetE2E, APeerHostThatDoesNotAnswerNeverKeepsTheConnectorFromItsBus) {
+    startDaemons(1);
+    // A listener whose accept queue is full: the kernel drops every new SYN,
+    // and the connect waits as for a host that does not answer.
+    UniqueFd hung(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(::bind(hung.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::listen(hung.get(), 0), 0);
+    ASSERT_EQ(::getsockname(hung.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+    const uint16_t port = ntohs(a.sin_port);
+    UniqueFd filler = connectTcp(port);
+    ASSERT_TRUE(filler);
+    const uint64_t dropsBefore = listenDrops();
+    limpetTls("connect", 0, 1, port, "limpet-a", "limpet-b");
+    // The Limpet is up (its Ksock is set up before it first connects) and
+    // its connect met the full queue.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (listenDrops() == dropsBefore && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_GT(listenDrops(), dropsBefore) << "the Limpet never tried to connect";
+
+    // More than its Ksock's queue holds (MAXMSGS 1000): only a Limpet that
+    // reads its bus leaves room for a replier's bind event.
+    Ksock sender = open(0, 0);
+    for (int i = 0; i < 1100; ++i) {
+        ASSERT_TRUE(sender.announce("$.News.Flood", "x")) << i;
+    }
+    Ksock replierKsock = open(0, 0);
+    bool bound = false;
+    const auto bindBy = std::chrono::steady_clock::now() + 3s;
+    while (!bound && std::chrono::steady_clock::now() < bindBy) {
+        bound = static_cast<bool>(replierKsock.serve("$.Svc.Late"));
+        if (!bound) {
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    EXPECT_TRUE(bound) << "the connecting Limpet stopped reading its bus";
 }
 
 } // namespace

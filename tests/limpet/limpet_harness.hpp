@@ -12,30 +12,6 @@
 
 namespace xkbus::limpet::testing {
 
-inline Msg toMsg(const Message& m) {
-    Msg out;
-    out.id = m.header.id;
-    out.inReplyTo = m.header.inReplyTo;
-    out.to = m.header.to;
-    out.from = m.header.from;
-    out.origFrom = m.header.origFrom;
-    out.finalTo = m.header.finalTo;
-    out.flags = m.header.flags;
-    out.name = std::string(m.name());
-    out.data.assign(m.data().begin(), m.data().end());
-    return out;
-}
-
-inline Message toCore(const Msg& m) {
-    Message out = makeMessage(m.name, m.data, m.flags);
-    out.header.id = m.id;
-    out.header.inReplyTo = m.inReplyTo;
-    out.header.to = m.to;
-    out.header.origFrom = m.origFrom;
-    out.header.finalTo = m.finalTo;
-    return out;
-}
-
 class CorePort final : public BusPort {
 public:
     CorePort(core::Bus& bus, bool trusted) : m_bus(bus) {
@@ -49,10 +25,10 @@ public:
     CorePort(const CorePort&) = delete;
     CorePort& operator=(const CorePort&) = delete;
     KsockId id() const override { return m_id; }
-    Result<void> bind(const std::string& n, bool r) override { return m_bus.bind(m_id, n, r); }
-    Result<void> unbind(const std::string& n, bool r) override { return m_bus.unbind(m_id, n, r); }
-    Result<KsockId> findReplier(const std::string& n) override { return m_bus.findReplier(n); }
-    Result<MsgId> send(const Msg& m) override { return m_bus.send(m_id, toCore(m)); }
+    Result<void> bind(std::string_view n, bool r) override { return m_bus.bind(m_id, n, r); }
+    Result<void> unbind(std::string_view n, bool r) override { return m_bus.unbind(m_id, n, r); }
+    Result<KsockId> findReplier(std::string_view n) override { return m_bus.findReplier(n); }
+    Result<MsgId> send(const Message& m) override { return m_bus.send(m_id, m); }
     Result<void> onlyOnce() override {
         return m_bus.onlyOnce(m_id, 1).map([](uint32_t) {});
     }
@@ -62,9 +38,9 @@ public:
     Result<void> setMaxMessages(uint32_t n) override {
         return m_bus.maxMessages(m_id, n).map([](uint32_t) {});
     }
-    std::optional<Msg> next() {
+    std::optional<Message> next() {
         auto m = m_bus.nextMessage(m_id);
-        return m && *m ? std::optional<Msg>(toMsg(**m)) : std::nullopt;
+        return m ? *m : std::nullopt;
     }
 
 private:

@@ -28,17 +28,32 @@ public:
         Link(LoopbackDaemon& daemon, daemon::ConnectionId id) : m_daemon(daemon), m_id(id) {}
         ~Link() override { m_daemon.drop(m_id); }
 
-        // Every record goes through the codec, as it would through a ring.
-        Result<void> send(const protocol::Record& record, bool) override {
+        // Every record goes through the codec, as it would through a ring. A
+        // lazy record waits, as in a ring whose reader was not kicked, until
+        // the next record that is not lazy (or the process dies).
+        Result<void> send(const protocol::Record& record, bool lazy) override {
             if (!m_daemon.alive(m_id)) {
                 return fail(Errc::DISCONNECTED);
             }
-            holdUntilNextSend = false; // the daemon had its chance to flush
             std::vector<std::byte> bytes;
             protocol::encode(record, bytes);
-            m_daemon.fromClient(m_id, bytes);
+            m_lazy.push_back(std::move(bytes));
+            if (lazy) {
+                return {};
+            }
+            holdUntilNextSend = false; // the daemon had its chance to flush
+            deliverWaiting();
             return {};
         }
+        // What the daemon does when the process dies: it reads what is left.
+        void deliverWaiting() {
+            for (auto& bytes : std::exchange(m_lazy, {})) {
+                if (m_daemon.alive(m_id)) {
+                    m_daemon.fromClient(m_id, bytes);
+                }
+            }
+        }
+        size_t lazyWaiting() const { return m_lazy.size(); }
         Result<size_t> receive(const std::function<void(protocol::Record&&)>& deliver,
                                const protocol::Limits& limits) override {
             auto& inbox = m_daemon.m_inboxes[m_id];
@@ -77,12 +92,19 @@ public:
     private:
         LoopbackDaemon& m_daemon;
         daemon::ConnectionId m_id;
+        std::vector<std::vector<std::byte>> m_lazy;
     };
 
     std::unique_ptr<Link> connect(daemon::PeerInfo peer = {}) {
         const auto id = dispatcher.connect(peer);
         m_alive[id] = true;
         return std::make_unique<Link>(*this, id);
+    }
+
+    // A process dies: the daemon reads what it wrote, then drops it.
+    void kill(Link& link) {
+        link.deliverWaiting();
+        drop(link.id());
     }
 
     // What the event loop does when a peer dies or misbehaves.

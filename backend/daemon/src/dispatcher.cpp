@@ -55,6 +55,11 @@ std::optional<Readiness> Dispatcher::readiness(ConnectionId id, uint32_t handle)
     return Readiness{!k->queue.empty(), k->pending.has_value()};
 }
 
+void Dispatcher::takeOutgoing(std::vector<Outgoing>& into) {
+    into.clear();
+    into.swap(m_outgoing);
+}
+
 std::vector<Outgoing> Dispatcher::takeOutgoing() {
     std::vector<Outgoing> out;
     out.swap(m_outgoing);
@@ -328,6 +333,18 @@ Dispatcher::Answer Dispatcher::introspect(const Record& r) {
     if (bus == nullptr) {
         return Answer{ENOENT, 0, {}};
     }
+    // Who holds each Ksock: its domain, and for a local process the pid the
+    // kernel gave, so `xkbus bindings` can name the program and its user.
+    const auto holder = [&](KsockId ksock) {
+        nlohmann::json who = {{"domid", 0}, {"pid", 0}};
+        auto owner = m_owners.find(ownerKey(static_cast<uint32_t>(r.value), ksock));
+        auto c = owner == m_owners.end() ? m_connections.end()
+                                         : m_connections.find(owner->second.connection);
+        if (c != m_connections.end()) {
+            who = {{"domid", c->second.peer.domid}, {"pid", c->second.peer.pid}};
+        }
+        return who;
+    };
     nlohmann::json out;
     switch (static_cast<protocol::Introspect>(r.arg)) {
     case protocol::Introspect::BINDINGS:
@@ -337,6 +354,7 @@ Dispatcher::Answer Dispatcher::introspect(const Record& r) {
                            {"owner", b.ownerTag},
                            {"replier", b.replier},
                            {"name", b.name}});
+            out.back().update(holder(b.ksock));
         }
         break;
     case protocol::Introspect::STATS: {
@@ -365,6 +383,7 @@ Dispatcher::Answer Dispatcher::introspect(const Record& r) {
                                      {"bindings", k.bindings},
                                      {"sending", k.sending},
                                      {"only_once", k.onlyOnce}});
+            out["ksocks"].back().update(holder(k.id));
         }
         break;
     }

@@ -44,12 +44,19 @@ void EventLoop::setHooks(std::function<bool()> leftover, std::function<bool()> b
 
 Result<void> EventLoop::run() {
     m_stopping = false;
-    while (!m_stopping) {
-        if (auto pass = runOnce(sleepTimeout()); !pass) {
+    m_workLeft = true; // what was set up before the loop ran gets its pass first
+    for (;;) {
+        const int timeout = sleepTimeout();
+        if (m_stopping) {
+            return {}; // stopped by a hook: never sleep after that
+        }
+        if (auto pass = runOnce(timeout); !pass) {
             return pass;
         }
+        if (m_stopping) {
+            return {};
+        }
     }
-    return {};
 }
 
 // 0 while work is left or found in the last look; otherwise sleep.
@@ -66,6 +73,7 @@ Result<void> EventLoop::runOnce(int timeoutMs) {
     if (n < 0 && errno != EINTR) {
         return fail(Errc::INVALID);
     }
+    ++m_passes;
     for (int i = 0; i < n; ++i) {
         // A handler may unwatch another fd whose event is further down.
         auto handler = m_handlers.find(events[i].data.u64);

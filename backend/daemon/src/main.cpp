@@ -1,17 +1,25 @@
 // xkbusd: the xkbus daemon. The composition root: parses options, chooses
 // the implementations (the local front door always, the Xen one with --xen)
 // and wires them to one event loop, one peer hub and one bus core.
+//
+// Exit codes (xkbusd(8)): 0 stopped on SIGTERM/SIGINT; 1 could not start;
+// 2 another xkbusd already serves the socket; 64 bad command line or
+// configuration file (/etc/xkbus/xkbusd.conf, xkbus-policy.conf(5)).
+#include "instance_lock.hpp"
 #include "xen_frontdoor.hpp"
 
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <malloc.h>
 #include <optional>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 #include <xkbus/core/core.hpp>
 #include <xkbus/daemon/dispatcher.hpp>
 #include <xkbus/daemon/event_loop.hpp>
@@ -25,6 +33,9 @@ using namespace xkbus::daemon;
 
 // Where clients look for the daemon unless XKBUS_SOCKET says otherwise.
 constexpr const char* DEFAULT_SOCKET_PATH = "/run/xkbus/xkbusd.sock";
+constexpr const char* DEFAULT_CONFIG = "/etc/xkbus/xkbusd.conf";
+constexpr int EXIT_ALREADY_RUNNING = 2;
+constexpr int EXIT_USAGE = 64;
 
 struct Options {
     std::string socketPath = DEFAULT_SOCKET_PATH;
@@ -71,8 +82,64 @@ core::CoreConfig coreConfig(const Options& o) {
     return c;
 }
 
+// A busy daemon frees and allocates message memory all the time: giving it
+// back to the kernel at every lull cost a brk() and a TLB flush each time.
+void keepFreedMemory() {
+    ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    ::mallopt(M_TOP_PAD, 16 << 20);
+}
+
+// Locks every path the daemon listens on, so a second daemon cannot take
+// either socket from under the first.
+int lockPaths(const Options& o, spdlog::logger& log, std::vector<UniqueFd>& locks) {
+    std::vector<std::string> paths{o.socketPath};
+    if (!o.trustedSocketPath.empty()) {
+        paths.push_back(o.trustedSocketPath);
+    }
+    for (const auto& path : paths) {
+        pid_t holder = 0;
+        auto lock = lockInstance(path, holder);
+        if (lock) {
+            locks.push_back(std::move(*lock));
+            continue;
+        }
+        if (lock.error() == Errc::TRY_AGAIN) {
+            const std::string who = holder > 0 ? " (pid " + std::to_string(holder) + ")" : "";
+            log.error("another xkbusd{} is already serving {} (it holds {}); stop it first, or "
+                      "give this one another --socket",
+                      who, path, lockPathFor(path));
+            return EXIT_ALREADY_RUNNING;
+        }
+        log.error("cannot create the lock file {}: {}", lockPathFor(path), describe(lock.error()));
+        return EXIT_FAILURE;
+    }
+    return EXIT_SUCCESS;
+}
+
+// Only a socket is replaced (a dead daemon's): anything else at the path is
+// somebody's file.
+bool refuseNonSocket(const std::string& path, spdlog::logger& log) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || S_ISSOCK(st.st_mode)) {
+        return false;
+    }
+    log.error("cannot listen on {}: it exists and is not a socket; remove it or choose another "
+              "--socket",
+              path);
+    return true;
+}
+
 int serve(const Options& o, const std::shared_ptr<spdlog::logger>& log) {
+    // Held until serve() returns; the kernel drops them if we die.
+    std::vector<UniqueFd> locks;
+    if (const int refused = lockPaths(o, *log, locks); refused != EXIT_SUCCESS) {
+        return refused;
+    }
+    if (refuseNonSocket(o.socketPath, *log) || refuseNonSocket(o.trustedSocketPath, *log)) {
+        return EXIT_FAILURE;
+    }
     raiseFileLimit(*log);
+    keepFreedMemory();
     auto signals = stopSignals();
     auto loop = EventLoop::create();
     if (!signals || !loop) {
@@ -124,6 +191,12 @@ int main(int argc, char** argv) {
         o.socketPath = env;
     }
     CLI::App app{"xkbusd: the xkbus message bus daemon (KBUS semantics, local and Xen)"};
+    app.set_version_flag("--version", std::string("xkbusd ") + XKBUS_VERSION);
+    // The file is read only if it exists, unless --config names it.
+    app.set_config("--config", DEFAULT_CONFIG,
+                   "options file: `key = value` lines, the long option names (default " +
+                       std::string(DEFAULT_CONFIG) + " if it exists; xkbus-policy.conf(5))");
+    app.allow_config_extras(CLI::config_extras_mode::error); // a misspelt key is not ignored
     app.add_option("--socket", o.socketPath,
                    "Unix socket for local clients (default: $XKBUS_SOCKET, else "
                    "/run/xkbus/xkbusd.sock)");
@@ -145,7 +218,11 @@ int main(int argc, char** argv) {
                    "with --xen: device slots on bus 0 for every new guest (0: only slots "
                    "provisioned with `xkbus xen-provision`)")
         ->check(CLI::Range(0u, 64u));
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? EXIT_SUCCESS : EXIT_USAGE;
+    }
 
     auto log = spdlog::stderr_color_mt("xkbusd");
     log->set_level(spdlog::level::from_str(o.level));

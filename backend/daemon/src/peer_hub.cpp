@@ -22,10 +22,6 @@ void cpuRelax() noexcept {
 #endif
 }
 
-bool carriesMessage(const Outgoing& out) {
-    return out.record.type == RecordType::PUSHED;
-}
-
 } // namespace
 
 struct PeerHub::Impl {
@@ -64,6 +60,7 @@ struct PeerHub::Impl {
     std::unordered_set<ConnectionId> unarmed; // served since the loop last slept
     std::unordered_map<ConnectionId, std::string> doomed;
     bool workedSinceSleep = false;
+    std::vector<Outgoing> outgoing; // route()'s, kept for its capacity
     std::function<void(ConnectionId)>* onDropped = nullptr;
 };
 
@@ -206,27 +203,20 @@ void PeerHub::Impl::handle(PeerLink& peer, Record&& record) {
     route(id, record.handle, openCall);
 }
 
-// Writes what the Dispatcher produced, in three steps. First every record
-// but the RESULT, so each recipient's copy is in its ring; then the fds of
-// the Ksocks they reached (readable, writable); then the RESULT. So when a
-// caller hears its send succeeded, every recipient's fd is already
-// readable, across processes, as KBUS promised; and a copy is in the ring
-// before its fd's readiness note is taken (see PeerLink::copyQueued).
+// Writes what the Dispatcher produced, in order, the RESULT last: every copy
+// is in its recipient's ring and its fd readable (PeerLink::deliver), and
+// every blocked sender's fd unwritable, before the caller hears its result.
+// So when a send returns, every recipient's fd is already readable, across
+// processes, as KBUS promised.
 void PeerHub::Impl::route(ConnectionId caller, uint32_t callerHandle, uint32_t openCall) {
-    std::vector<Outgoing> outgoing = dispatcher.takeOutgoing();
+    dispatcher.takeOutgoing(outgoing);
     for (const Outgoing& out : outgoing) {
-        if (out.record.type != RecordType::RESULT) {
-            deliver(out.to, out.record);
-        }
-    }
-    for (const Outgoing& out : outgoing) {
-        PeerLink* peer = find(out.to);
-        if (peer == nullptr) {
+        if (out.record.type == RecordType::RESULT) {
             continue;
         }
-        if (carriesMessage(out)) {
-            peer->copyQueued(out.record.handle);
-        } else if (out.record.type == RecordType::SEND_FINISHED) {
+        deliver(out.to, out.record);
+        if (PeerLink* peer = find(out.to);
+            peer != nullptr && out.record.type == RecordType::SEND_FINISHED) {
             peer->showSending(out.record.handle, false);
         }
     }

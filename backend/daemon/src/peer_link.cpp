@@ -6,6 +6,12 @@
 
 namespace xkbus::daemon {
 
+namespace {
+bool isPush(const protocol::Record& r) {
+    return r.type == protocol::RecordType::PUSHED;
+}
+} // namespace
+
 PeerLink::PeerLink(ConnectionId id, ring::Connection ring, UniqueFd socket, std::string label,
                    size_t maxBuffered)
     : m_id(id), m_ring(std::move(ring)), m_socket(std::move(socket)), m_label(std::move(label)),
@@ -14,6 +20,9 @@ PeerLink::PeerLink(ConnectionId id, ring::Connection ring, UniqueFd socket, std:
 Result<void> PeerLink::deliver(const protocol::Record& record, ring::Kick kick) {
     if (m_waiting.empty()) {
         auto sent = ring::trySendRecord(m_ring, record, kick);
+        if (sent && isPush(record)) {
+            pushWritten(record.handle);
+        }
         if (sent || sent.error() != Errc::TRY_AGAIN) {
             updateBacklog();
             return sent;
@@ -24,6 +33,9 @@ Result<void> PeerLink::deliver(const protocol::Record& record, ring::Kick kick) 
     m_waitingBytes += protocol::encodedSize(record);
     m_waiting.push_back(record);
     updateBacklog();
+    if (isPush(record)) {
+        pushHeldBack(record.handle);
+    }
     if (m_waitingBytes > m_maxBuffered) {
         return fail(Errc::NO_MEMORY); // it stopped reading
     }
@@ -36,6 +48,9 @@ Result<void> PeerLink::flush() {
         if (!flushed) {
             return fail(flushed.error());
         }
+        if (*flushed && m_streamingPush) {
+            pushPublished(*std::exchange(m_streamingPush, std::nullopt));
+        }
         if (!*flushed || m_waiting.empty()) {
             break;
         }
@@ -47,9 +62,8 @@ Result<void> PeerLink::flush() {
         if (!sent) {
             return sent;
         }
-        if (next.type == protocol::RecordType::PUSHED) {
-            // The client may have emptied the fd while this waited here.
-            copyQueued(next.handle);
+        if (isPush(next)) {
+            pushWritten(next.handle); // the client may have emptied the fd meanwhile
         }
         m_waitingBytes -= protocol::encodedSize(next);
         m_waiting.pop_front();
@@ -77,7 +91,7 @@ Result<void> PeerLink::openFd(uint32_t handle, bool writable) {
     if (!fd) {
         return fail(fd.error());
     }
-    m_fds.insert_or_assign(handle, std::move(*fd));
+    m_fds.insert_or_assign(handle, FdState{std::move(*fd), 0});
     return {};
 }
 
@@ -86,25 +100,49 @@ Result<void> PeerLink::handOverFd(uint32_t handle) {
     if (fd == m_fds.end()) {
         return {};
     }
-    return ring::local::sendDescriptor(m_socket.get(), fd->second.appFd());
+    return ring::local::sendDescriptor(m_socket.get(), fd->second.fd.appFd());
 }
 
-void PeerLink::copyQueued(uint32_t handle) {
-    auto fd = m_fds.find(handle);
-    // Taken after the copy's record is published: see settleFdLocked() in
-    // the client library for the other half of this handshake.
-    if (fd != m_fds.end() && m_ring.endpoint().takeClearNote(handle)) {
-        fd->second.makeReadable();
+// A copy's record went into the ring: whole, or the start of it.
+void PeerLink::pushWritten(uint32_t handle) {
+    if (m_ring.endpoint().sendPending()) {
+        m_streamingPush = handle;
+        pushHeldBack(handle);
+    } else {
+        pushPublished(handle);
+    }
+}
+
+// The note is looked at after the copy's record is published: see
+// settleFdLocked() in the client library for the other half of this handshake.
+void PeerLink::pushPublished(uint32_t handle) {
+    auto state = m_fds.find(handle);
+    if (state == m_fds.end()) {
+        return;
+    }
+    const uint16_t push = ++state->second.pushes;
+    if (m_ring.endpoint().takeNoteUnseen(handle, push)) {
+        state->second.fd.makeReadable();
+        m_ring.endpoint().takeDone(handle);
+    }
+}
+
+// The client cannot have seen a copy that is not in the ring yet.
+void PeerLink::pushHeldBack(uint32_t handle) {
+    auto state = m_fds.find(handle);
+    if (state != m_fds.end() && m_ring.endpoint().takeAnyNote(handle)) {
+        state->second.fd.makeReadable();
+        m_ring.endpoint().takeDone(handle);
     }
 }
 
 bool PeerLink::fdEmptied(uint32_t handle) {
-    return m_fds.contains(handle) && m_ring.endpoint().hasClearNote(handle);
+    return m_fds.contains(handle) && m_ring.endpoint().hasNote(handle);
 }
 
 void PeerLink::showSending(uint32_t handle, bool blocked) {
-    if (auto fd = m_fds.find(handle); fd != m_fds.end()) {
-        fd->second.showSending(blocked);
+    if (auto state = m_fds.find(handle); state != m_fds.end()) {
+        state->second.fd.showSending(blocked);
     }
 }
 

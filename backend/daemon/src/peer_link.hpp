@@ -29,7 +29,10 @@ public:
 
     // Writes `record` into the ring, or keeps it, in order, until there is
     // room. Fails if the ring broke or the peer stopped reading (over the
-    // bound of bytes waiting): the caller drops it.
+    // bound of bytes waiting): the caller drops it. A copy pushed to a Ksock
+    // whose fd the client emptied makes that fd readable, once the copy is
+    // in the ring (or at once if it has to wait: KBUS's "readable when the
+    // send returns", and NEXT finds the copy).
     Result<void> deliver(const protocol::Record& record, ring::Kick kick = ring::Kick::IF_ASKED);
     // Moves waiting records into the ring while it has room.
     Result<void> flush();
@@ -41,9 +44,6 @@ public:
     Result<void> openFd(uint32_t handle, bool writable);
     // Hands the fd to the client (before the OPEN's RESULT goes).
     Result<void> handOverFd(uint32_t handle);
-    // A copy was queued for `handle`: if the client had emptied its fd (and
-    // left a readiness note), make it readable again.
-    void copyQueued(uint32_t handle);
     // True if the client emptied the fd and nothing made it readable since:
     // a message for it will wake a client that polls it.
     bool fdEmptied(uint32_t handle);
@@ -52,7 +52,15 @@ public:
     bool hasFd(uint32_t handle) const { return m_fds.contains(handle); }
 
 private:
+    struct FdState {
+        KsockFd fd;
+        uint16_t pushes = 0; // copies published to its ring: the count readiness notes hold
+    };
+
     void updateBacklog();
+    void pushWritten(uint32_t handle);
+    void pushPublished(uint32_t handle);
+    void pushHeldBack(uint32_t handle);
 
     ConnectionId m_id;
     ring::Connection m_ring;
@@ -62,7 +70,8 @@ private:
     std::deque<protocol::Record> m_waiting; // records the ring has no room for yet
     size_t m_waitingBytes = 0;
     bool m_backlogShown = false;
-    std::unordered_map<uint32_t, KsockFd> m_fds; // by handle
+    std::unordered_map<uint32_t, FdState> m_fds; // by handle
+    std::optional<uint32_t> m_streamingPush;     // a copy only partly in the ring yet
 };
 
 } // namespace xkbus::daemon

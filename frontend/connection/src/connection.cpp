@@ -306,7 +306,7 @@ Result<std::unique_ptr<KsockChannel>> Connection::openKsock(uint32_t bus, bool w
         handle = takeHandleLocked();
         m_ksocks[handle];
         // The fd starts empty: the daemon's first copy for it makes it readable.
-        m_link->noteCleared(handle);
+        m_link->noteEmptied(handle, 0);
         result = callLocked(
             makeRecord(RecordType::OPEN, handle, bus, writable ? protocol::OPEN_WRITABLE : 0));
         if (result && result->arg == 0) {
@@ -442,6 +442,7 @@ void Connection::apply(Record&& r) {
             k.mirror.push_back(std::move(m));
         }
         k.reportPops = (r.arg & protocol::PUSHED_REPORT_POPS) != 0;
+        ++k.pushesSeen;
         k.fdReadable = k.daemonFd >= 0; // the daemon made it so before it wrote this
         if (k.signal) {
             k.signal->messageQueued();
@@ -546,8 +547,9 @@ Result<std::optional<Message>> Connection::popMirroredLocked(uint32_t handle, Ks
 
 // The mirror of `handle` is empty: make its daemon-kept fd unreadable, unless
 // a copy for it is already on its way. The daemon only ever makes the fd
-// readable; we empty it, and leave a readiness note so that the daemon's next
-// copy makes it readable again. Note first, look at the ring second; the
+// readable; we empty it, and leave a readiness note (how many copies we had
+// seen) so that the daemon's next copy makes it readable again, and a copy we
+// have already taken does not. Note first, look at the ring second; the
 // daemon writes the copy first and takes the note second. Whichever comes
 // last sees the other, so a copy is never left behind an unreadable fd.
 void Connection::settleFdLocked(uint32_t handle) {
@@ -555,12 +557,13 @@ void Connection::settleFdLocked(uint32_t handle) {
     if (it == m_ksocks.end() || !it->second.fdReadable) {
         return;
     }
-    m_link->noteCleared(handle);
+    const uint16_t seen = it->second.pushesSeen;
+    m_link->noteEmptied(handle, seen);
     if (m_link->recordsWaiting() && pumpLocked() && !m_ksocks[handle].mirror.empty()) {
         // A copy arrived: the fd must stay readable. If the daemon has not
         // taken our note, take it back; if it has, it added a packet for the
         // copy, and one of the two goes.
-        if (m_link->takeClearNote(handle)) {
+        if (m_link->retractNote(handle, seen)) {
             return;
         }
     }

@@ -37,6 +37,10 @@ enum class Errc : int {
     TIMED_OUT = ETIMEDOUT,             // a wait ran out of time
     DISCONNECTED = ECONNRESET,         // the other end went away
     PERMISSION_DENIED = EPERM,         // the caller may not do that
+    // Reaching the daemon (an xkbus addition: KBUS opened a device file).
+    NO_DAEMON = EHOSTDOWN,   // nothing listens at the daemon's socket path
+    ACCESS_DENIED = EACCES,  // the socket, or a folder on its path, is not ours to open
+    NOT_A_SOCKET = ENOTSOCK, // the socket path names a file of another kind
 };
 
 constexpr int toErrno(Errc e) noexcept {
@@ -51,7 +55,7 @@ inline std::string_view describe(Errc e) noexcept {
     case Errc::BAD_NAME:
         return "bad message name";
     case Errc::NAME_TOO_LONG:
-        return "message name too long";
+        return "name too long (a message name, or the daemon's socket path)";
     case Errc::REPLIER_EXISTS:
         return "a replier is already bound to that name";
     case Errc::NO_RECIPIENT:
@@ -90,6 +94,12 @@ inline std::string_view describe(Errc e) noexcept {
         return "disconnected";
     case Errc::PERMISSION_DENIED:
         return "permission denied";
+    case Errc::NO_DAEMON:
+        return "no xkbusd is listening at the socket path";
+    case Errc::ACCESS_DENIED:
+        return "permission denied on the daemon's socket";
+    case Errc::NOT_A_SOCKET:
+        return "the daemon's socket path is not a socket";
     }
     return "unknown error";
 }

@@ -8,21 +8,18 @@
 
 namespace xkbus::limpet {
 
-Msg fromChannel(frontend::Message m);
-frontend::Message toChannel(const Msg& m);
-
 class ChannelPort final : public BusPort {
 public:
     explicit ChannelPort(std::unique_ptr<frontend::KsockChannel> channel);
     int fd() const noexcept { return m_channel->fd(); }
     // The next message on the Ksock, if any.
-    Result<std::optional<Msg>> next();
+    Result<std::optional<Message>> next();
 
     KsockId id() const override { return m_channel->id(); }
-    Result<void> bind(const std::string& name, bool replier) override;
-    Result<void> unbind(const std::string& name, bool replier) override;
-    Result<KsockId> findReplier(const std::string& name) override;
-    Result<MsgId> send(const Msg& msg) override;
+    Result<void> bind(std::string_view name, bool replier) override;
+    Result<void> unbind(std::string_view name, bool replier) override;
+    Result<KsockId> findReplier(std::string_view name) override;
+    Result<MsgId> send(const Message& msg) override;
     Result<void> onlyOnce() override;
     Result<void> reportReplierBinds() override;
     Result<void> setMaxMessages(uint32_t n) override;

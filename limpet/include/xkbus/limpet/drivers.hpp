@@ -17,6 +17,9 @@ struct BusEnd {
     Config config; // networkId at least
 };
 
+// A line for the operator, on stderr.
+void stderrLine(std::string_view line);
+
 // Keeps running while it returns true (checked at least every 100 ms).
 using KeepGoing = std::function<bool()>;
 
@@ -28,15 +31,23 @@ Result<void> runLocal(const BusEnd& x, const BusEnd& y, const KeepGoing& keepGoi
 
 struct NetOptions {
     BusEnd end;
-    bool listen = false; // listen (else connect)
-    std::string address; // "unix:/path" or "tcp:host:port"
-    bool tls = true;     // false only for tests over a Unix socket
-    TlsFiles tlsFiles;
+    bool listen = false;  // listen (else connect)
+    std::string address;  // "unix:/path" or "tcp:host:port"
+    bool tls = true;      // false only over a Unix socket
+    TlsFiles tlsFiles;    // tlsFiles.peerName is required unless anyPeer
+    bool anyPeer = false; // any certificate the CA signed will do
     std::chrono::milliseconds heartbeat{1000};
-    std::chrono::milliseconds deadAfter{3000}; // no frame for this long: dead peer
-    std::chrono::milliseconds retry{500};      // connector: wait between attempts
-    size_t maxOutBytes = 8u << 20;             // link send buffer limit
+    std::chrono::milliseconds deadAfter{3000};  // no frame for this long: dead peer
+    std::chrono::milliseconds retry{500};       // connector: wait between attempts
+    std::chrono::milliseconds handshake{2000};  // a connection's TLS and HELLO, at most
+    size_t maxPending = 8;                      // listener: connections before HELLO
+    std::chrono::milliseconds stallAfter{3000}; // the peer takes nothing for this long
+    size_t maxOutBytes = 8u << 20;              // link send buffer limit
 };
+
+// The rules a set of options must keep: TLS unless the address is a Unix
+// socket, and a peer name unless any peer is asked for. The text says which.
+Result<void> checkNetOptions(const NetOptions& options, std::string& error);
 
 // One side of a network pair. Reconnects (connector) or accepts again
 // (listener) whenever the link drops.

@@ -6,9 +6,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 #include <xkbus/limpet/wire.hpp>
 
@@ -20,10 +22,10 @@ class BusPort {
 public:
     virtual ~BusPort() = default;
     virtual KsockId id() const = 0;
-    virtual Result<void> bind(const std::string& name, bool replier) = 0;
-    virtual Result<void> unbind(const std::string& name, bool replier) = 0;
-    virtual Result<KsockId> findReplier(const std::string& name) = 0;
-    virtual Result<MsgId> send(const Msg& msg) = 0;
+    virtual Result<void> bind(std::string_view name, bool replier) = 0;
+    virtual Result<void> unbind(std::string_view name, bool replier) = 0;
+    virtual Result<KsockId> findReplier(std::string_view name) = 0;
+    virtual Result<MsgId> send(const Message& msg) = 0;
     virtual Result<void> onlyOnce() = 0;           // MSGONLYONCE(1)
     virtual Result<void> reportReplierBinds() = 0; // REPORTREPLIERBINDS(1)
     virtual Result<void> setMaxMessages(uint32_t n) = 0;
@@ -44,19 +46,41 @@ struct Config {
     size_t maxProxies = 16384;   // proxy replier bindings held for the other side
     size_t dedupWindow = 4096;   // ids remembered to refuse a message seen twice
     uint32_t heartbeatMs = 1000; // sent in HELLO
+    // Where the Limpet says what it refused and why. Bus clients can make it
+    // refuse at will, so the drivers rate-limit it; empty means silent.
+    std::function<void(std::string_view)> log;
 };
 
 inline constexpr std::string_view NAME_PROBE = "$.KBUS.Limpet.Probe";
 inline constexpr std::string_view NAME_NOT_SAME_KSOCK = "$.KBUS.Replier.NotSameKsock";
 inline constexpr std::string_view REMOTE_ERROR_PREFIX = "$.KBUS.RemoteError.";
-// Serials of the Limpet's own probes: apart from the bus's serials.
-inline constexpr uint32_t PROBE_SERIAL_BASE = 0x80000000u;
+// A probe's data: a random token, so that only a probe this Limpet really
+// sent can tell it that it stands in a cycle.
+inline constexpr size_t PROBE_TOKEN_SIZE = 8;
+
+// The serials of the ids a Limpet gives: every one distinct (a bijection of
+// a counter, 2^32 of them before one repeats) and, with a secret key,
+// unpredictable. A bus's own serials count up, and a forger who guessed the
+// id of a coming message could send it first and have the Limpets drop the
+// real one as seen.
+class IdMint {
+public:
+    IdMint(); // a random key
+    explicit IdMint(uint64_t key);
+    uint32_t next() noexcept { return scramble(m_count++); }
+    uint32_t scramble(uint32_t value) const noexcept;
+
+private:
+    uint64_t m_key[4]{};
+    uint32_t m_count = 0;
+};
 
 struct LimpetStats {
     uint64_t toLink = 0;      // messages sent to the other side
     uint64_t toBus = 0;       // messages sent on the bus
     uint64_t statuses = 0;    // status replies this Limpet made
     uint64_t dropped = 0;     // messages not forwarded (echoes, listener copies, ...)
+    uint64_t refused = 0;     // forged: an id of this or the far network, or seen; foreign probes
     size_t inFlight = 0;      // requests awaiting the far side's reply
     size_t injected = 0;      // requests sent on the bus for the far side
     size_t proxies = 0;       // proxy replier bindings
@@ -79,13 +103,14 @@ public:
     bool isLinkUp() const noexcept { return m_up; }
 
     // A message read from the bus.
-    void fromBus(const Msg& msg);
+    void fromBus(const Message& msg);
     // A frame from the other side, after HELLO. PROTOCOL_VIOLATION: drop the link.
     Result<void> fromLink(const Frame& frame);
 
     Hello hello() const { return Hello{WIRE_VERSION, m_config.networkId, m_config.heartbeatMs}; }
-    // Set once a cycle was found (or the other side found one): the Limpet
-    // must stop. The text says why.
+    // Set once this Limpet's own probe came back over its link: it stands in
+    // a cycle and must stop. Nothing a bus client sends can set it, and
+    // neither can the other side's GOODBYE. The text says why.
     const std::string& fatalError() const noexcept { return m_fatal; }
     // The GOODBYE to send before closing, after an error.
     Goodbye goodbye() const { return m_bye; }
@@ -97,21 +122,27 @@ private:
         uint32_t from = 0;
     };
 
-    Msg leaving(const Msg& msg) const;
+    Message leaving(const Message& msg);
     void remember(MsgId id);
-    void bindEventFromBus(const Msg& msg);
-    void replyFromBus(const Msg& msg);
-    void requestFromBus(Msg msg);
-    void forward(Msg msg);
+    const char* forgedOnBus(MsgId id) const;
+    void refuseFromBus(const Message& msg, std::string_view why);
+    void refuseFromLink(const Message& msg, std::string_view why);
+    void refused(const Message& msg, std::string_view where, std::string_view why);
+    void probeFromBus(const Message& msg);
+    void probeFromLink(Message msg);
+    bool isOurProbe(const Message& msg) const;
+    void bindEventFromBus(const Message& msg);
+    void replyFromBus(const Message& msg);
+    void requestFromBus(MsgId asRead, Message msg);
+    void forward(Message msg);
     void bindFromLink(const BindNotice& b);
-    void msgFromLink(Msg msg);
-    void replyFromLink(Msg msg);
-    void requestFromLink(Msg msg);
-    void announcementFromLink(Msg msg);
-    void statusToLink(const Msg& request, std::string_view name);
+    void msgFromLink(Message msg);
+    void replyFromLink(Message msg);
+    void requestFromLink(Message msg);
+    void announcementFromLink(Message msg);
+    void statusToLink(const Message& request, std::string_view name);
     void statusToBus(const Pending& p, std::string_view name);
     bool covered(std::string_view bindName) const;
-    bool checkLoop(const Msg& msg, const char* where);
     void cycle(const std::string& why);
     void sendProbe();
 
@@ -120,13 +151,14 @@ private:
     LinkSink& m_link;
     bool m_up = false;
     uint32_t m_peerId = 0;
-    uint32_t m_nextSerial = 1;
+    IdMint m_ids;
     std::map<std::string, KsockId> m_localRepliers; // name -> binder, never ourselves
     std::set<std::string> m_proxies;                // bound for the other side
     std::map<MsgId, Pending> m_pending;             // forwarded id -> original
     std::set<MsgId> m_injected;                     // requests we sent for the far side
     std::set<MsgId> m_seen;                         // dedup window
     std::deque<MsgId> m_seenOrder;
+    std::deque<std::vector<std::byte>> m_probeTokens; // the last probes sent
     std::string m_fatal;
     Goodbye m_bye;
     LimpetStats m_stats;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 #include <xkbus/common/result.hpp>
 #include <xkbus/common/unique_fd.hpp>
 
@@ -58,6 +59,31 @@ private:
 // "unix:/path" or "tcp:host:port". Non-blocking fds.
 Result<UniqueFd> listenOn(const std::string& address);
 Result<UniqueFd> acceptFrom(int listener);
-Result<UniqueFd> connectTo(const std::string& address);
+
+// A connection being made without blocking, so that a peer host that does
+// not answer never keeps the Limpet from its bus: each address the name
+// resolves to is tried in turn. (The name lookup itself may block: give an
+// IP address to avoid it.)
+class Connector {
+public:
+    static Result<std::unique_ptr<Connector>> start(const std::string& address);
+    int fd() const noexcept { return m_fd.get(); }
+    // Poll fd() for POLLOUT. The connected socket once it is made, TRY_AGAIN
+    // while an attempt is under way, DISCONNECTED once every address failed.
+    Result<UniqueFd> finish();
+
+private:
+    struct Target {
+        int family = 0;
+        std::vector<std::byte> address; // a sockaddr of that family
+    };
+    Connector() = default;
+    void next();
+
+    std::vector<Target> m_targets;
+    size_t m_next = 0;
+    UniqueFd m_fd;
+    bool m_connected = false;
+};
 
 } // namespace xkbus::limpet

@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 #include <xkbus/common/kbus_types.hpp>
+#include <xkbus/common/message.hpp>
 #include <xkbus/common/result.hpp>
 
 namespace xkbus::limpet {
@@ -22,30 +23,11 @@ inline constexpr uint32_t MAX_FRAME_BODY = 1 + 48 + MAX_NAME_LEN + DEFAULT_MAX_M
 inline constexpr uint32_t MIN_HEARTBEAT_MS = 10;
 inline constexpr uint32_t MAX_HEARTBEAT_MS = 60000;
 
-// A message as a Limpet holds it: the KBUS header fields it forwards, the
-// name and the data. `from` is the sender's Ksock id on the bus it was read
-// from (meaningless on another bus).
-struct Msg {
-    MsgId id;
-    MsgId inReplyTo;
-    uint32_t to = 0;
-    uint32_t from = 0;
-    OrigFrom origFrom;
-    OrigFrom finalTo;
-    uint32_t flags = 0;
-    std::string name;
-    std::vector<std::byte> data;
-
-    bool isRequest() const noexcept { return (flags & FLAG_WANT_A_REPLY) != 0; }
-    bool isReply() const noexcept { return inReplyTo.isSet(); }
-    bool wantsYouToReply() const noexcept { return (flags & FLAG_WANT_YOU_TO_REPLY) != 0; }
-};
-
 enum class FrameType : uint8_t {
     HELLO = 1,     // first frame each way: magic, version, network id, heartbeat
     HEARTBEAT = 2, // nothing else to say
     BIND = 3,      // a replier bound or unbound on the sender's bus
-    MESSAGE = 4,   // a message crossing
+    MESSAGE = 4,   // a message crossing (header.from is the sender's Ksock on its own bus)
     GOODBYE = 5,   // the sender is closing the link, and why
 };
 
@@ -74,7 +56,9 @@ struct Goodbye {
     std::string text; // at most 200 bytes, printable ASCII
 };
 
-using Frame = std::variant<Hello, Heartbeat, BindNotice, Msg, Goodbye>;
+// A MESSAGE frame is the shared Message: its body is written once, when it is
+// decoded (or read from the bus), and shared by every copy after that.
+using Frame = std::variant<Hello, Heartbeat, BindNotice, Message, Goodbye>;
 
 // The whole frame as it goes on the link: a big-endian u32 body length, then
 // the body.

@@ -93,6 +93,12 @@ public:
     Result<bool> waitForActivity(std::chrono::milliseconds timeout, int extraFd = -1);
     // True if the peer has published bytes not taken yet (a seq_cst read).
     bool dataWaiting() noexcept { return m_endpoint.dataWaiting(); }
+    // The frontend's readiness notes (Endpoint), waiting out a backend busy
+    // with the slot: it is between taking the note and making the fd
+    // readable, a few instructions and one system call.
+    void noteEmptied(uint32_t slot, uint16_t pushesSeen);
+    // True if retracted; false if the backend took it and the fd is readable.
+    bool retractNote(uint32_t slot, uint16_t pushesSeen);
     // A descriptor the peer handed over with the local transport, or -1.
     int takeDescriptor() {
         return m_transport.liveness ? m_transport.liveness->takeDescriptor() : -1;

@@ -29,6 +29,8 @@ enum class Kick : uint8_t {
     NEVER, // the peer waits for something else and needs no wakeup for this
 };
 
+enum class NoteRetraction : uint8_t { RETRACTED, TAKEN, BUSY };
+
 // A record in parts, written back to back (a fixed part, then a body).
 using RecordParts = std::span<const std::span<const std::byte>>;
 
@@ -87,15 +89,25 @@ public:
     // True once after an operation whose effect the peer asked to be kicked for.
     bool takeKick() noexcept;
 
-    // Readiness notes: one shared byte per Ksock handle, for the backend that
-    // keeps the Ksocks' pollable fds (docs/ring.md). The frontend notes "I
-    // emptied that fd"; whoever takes the note next (the backend when it
-    // queues a message, or the frontend itself when it finds one arrived)
-    // makes the fd readable again. False/no-op for a slot out of range.
+    // Readiness notes: one shared u16 per Ksock handle, for the backend that
+    // keeps the Ksocks' pollable fds (docs/ring.md, "Readiness notes"). The
+    // frontend notes "I emptied that fd, having seen `pushesSeen` PUSHED
+    // records for it"; the backend, having published push number `push`
+    // for it, takes the note only if the frontend had not seen that push,
+    // makes the fd readable, and then says it is done (takeDone). Until
+    // then the frontend must not write the slot (its calls say BUSY: try
+    // again), so a note it finds taken means the fd is readable already.
+    // Out-of-range slots: no note, nothing to take.
     uint32_t readinessSlots() const noexcept { return m_layout.readinessSlots; }
-    void noteCleared(uint32_t slot) noexcept;
-    bool takeClearNote(uint32_t slot) noexcept; // true if the note was there
-    bool hasClearNote(uint32_t slot) noexcept;  // looks without taking
+    // False: the backend is busy with the slot (try again).
+    bool noteEmptied(uint32_t slot, uint16_t pushesSeen) noexcept;
+    // Takes our own note back, unless the backend took it (and made the fd
+    // readable) first.
+    NoteRetraction retractNote(uint32_t slot, uint16_t pushesSeen) noexcept;
+    bool takeNoteUnseen(uint32_t slot, uint16_t push) noexcept;
+    bool takeAnyNote(uint32_t slot) noexcept; // for a push not published yet
+    void takeDone(uint32_t slot) noexcept;
+    bool hasNote(uint32_t slot) noexcept;
 
     // Whether this side holds records back that did not fit in the ring (the
     // backend's queue for a slow reader). Set before the held record's
@@ -131,7 +143,7 @@ private:
     uint8_t* m_peerStatus = nullptr;
     uint8_t* m_ownBacklog = nullptr;
     uint8_t* m_peerBacklog = nullptr;
-    uint8_t* m_readiness = nullptr; // readinessSlots() bytes in page 0
+    uint16_t* m_readiness = nullptr; // readinessSlots() notes in page 0
     RingProducer m_producer;
     RingConsumer m_consumer;
     bool m_kick = false;

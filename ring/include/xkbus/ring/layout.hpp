@@ -20,7 +20,7 @@ struct Layout {
     uint32_t toBackendOffset = 0;
     uint32_t toFrontendOffset = 0;
     // Page 0's free bytes between the grant list and the in-page rings: one
-    // readiness byte per Ksock handle (docs/ring.md, "Readiness notes").
+    // u16 readiness note per Ksock handle (docs/ring.md, "Readiness notes").
     uint32_t readinessOffset = 0;
     uint32_t readinessSlots = 0;
 

@@ -53,7 +53,16 @@ T exchangeSeqCst(T& shared, T value) noexcept {
     return std::atomic_ref<T>(shared).exchange(value, std::memory_order_seq_cst);
 }
 
+// Replaces a shared field only if it still holds `expected` (which, if it
+// did not, now holds what it held), in the same seq_cst order.
+template <class T>
+bool compareExchangeSeqCst(T& shared, T& expected, T desired) noexcept {
+    return std::atomic_ref<T>(shared).compare_exchange_strong(expected, desired,
+                                                              std::memory_order_seq_cst);
+}
+
 static_assert(std::atomic_ref<uint32_t>::is_always_lock_free);
+static_assert(std::atomic_ref<uint16_t>::is_always_lock_free);
 static_assert(std::atomic_ref<uint8_t>::is_always_lock_free);
 
 } // namespace xkbus::ring

@@ -65,6 +65,9 @@ public:
 
     // Records to send since the last call, in the order they must arrive.
     std::vector<Outgoing> takeOutgoing();
+    // The same into `into` (cleared first): the two buffers swap, so a busy
+    // daemon reuses their memory instead of allocating per record.
+    void takeOutgoing(std::vector<Outgoing>& into);
 
     size_t connectionCount() const noexcept { return m_connections.size(); }
     size_t ksockCount(ConnectionId id) const;

@@ -42,6 +42,9 @@ public:
     // One pass: waits up to timeoutMs for events (0: none), handles them and
     // the leftover work. For tests and for run().
     Result<void> runOnce(int timeoutMs);
+    // Times epoll_wait returned: the loop's wakeups, which an idle daemon
+    // should not make (tests count them).
+    uint64_t passes() const noexcept { return m_passes; }
 
 private:
     explicit EventLoop(UniqueFd epoll) : m_epoll(std::move(epoll)) {}
@@ -57,6 +60,7 @@ private:
     std::function<bool()> m_beforeSleep;
     bool m_workLeft = false;
     bool m_stopping = false;
+    uint64_t m_passes = 0;
 };
 
 } // namespace xkbus::daemon

@@ -23,9 +23,11 @@ public:
                            const protocol::Limits& limits) override;
     Result<bool> wait(int timeoutMs, int extraFd) override;
     int takeReceivedFd() override { return m_connection.takeDescriptor(); }
-    void noteCleared(uint32_t handle) override { m_connection.endpoint().noteCleared(handle); }
-    bool takeClearNote(uint32_t handle) override {
-        return m_connection.endpoint().takeClearNote(handle);
+    void noteEmptied(uint32_t handle, uint16_t pushesSeen) override {
+        m_connection.noteEmptied(handle, pushesSeen);
+    }
+    bool retractNote(uint32_t handle, uint16_t pushesSeen) override {
+        return m_connection.retractNote(handle, pushesSeen);
     }
     bool recordsWaiting() override { return m_connection.dataWaiting(); }
     bool backlogged() override { return m_connection.endpoint().peerBacklogged(); }

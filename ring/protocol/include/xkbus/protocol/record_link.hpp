@@ -33,12 +33,13 @@ public:
     virtual int takeReceivedFd() { return -1; }
 
     // Readiness notes for the Ksock fds a local daemon keeps (ring::Endpoint):
-    // "I emptied handle's fd", and taking such a note back. Links without
-    // them (a Xen guest's, test links) never have a note to take.
-    virtual void noteCleared(uint32_t /*handle*/) {}
-    virtual bool takeClearNote(uint32_t /*handle*/) { return false; }
+    // "I emptied handle's fd, having seen `pushesSeen` copies pushed to it",
+    // and taking such a note back (false if the daemon took it first). Links
+    // without them (a Xen guest's, test links) have no notes to take.
+    virtual void noteEmptied(uint32_t /*handle*/, uint16_t /*pushesSeen*/) {}
+    virtual bool retractNote(uint32_t /*handle*/, uint16_t /*pushesSeen*/) { return true; }
     // True if records may be waiting that receive() has not delivered. A
-    // full barrier before it: the second half of noteCleared()'s handshake.
+    // full barrier before it: the second half of noteEmptied()'s handshake.
     virtual bool recordsWaiting() { return true; }
     // True while the peer holds records back that are not in the link yet
     // (so an empty link does not mean it has nothing for us).
