@@ -42,5 +42,10 @@ function(xkbus_add_shared_library target)
     # a failure at load time.
     target_link_options(${target} PRIVATE "-Wl,--version-script=${ARG_EXPORTS}"
                                           ${XKBUS_SHARED_NO_UNDEFINED} -Wl,--gc-sections)
-    install(TARGETS ${target} EXPORT xkbusTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+    # Its own Debian package, named from the SONAME; the namelink is
+    # development material (cmake/XkbusComponents.cmake).
+    xkbus_runtime_package(${target} package)
+    install(TARGETS ${target} EXPORT xkbusTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+            COMPONENT ${package} NAMELINK_COMPONENT libxkbus-dev)
+    set_property(GLOBAL APPEND PROPERTY XKBUS_SHARED_LIBRARIES ${target})
 endfunction()
