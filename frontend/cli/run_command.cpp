@@ -33,13 +33,23 @@ std::string deviceLibrary() {
     return XKBUS_DEVICE_LIBRARY_IN_BUILD;
 }
 
-// The ASan runtime must stay first in LD_PRELOAD, so ours goes last.
+// The ASan runtime must stay first in LD_PRELOAD, so ours goes last. In an
+// ASan build the library is instrumented too, and most programs are not:
+// the runtime is preloaded before it, and leaks are the program's business.
 std::string preloadWith(const std::string& library) {
-    const char* existing = std::getenv("LD_PRELOAD");
-    if (existing == nullptr || *existing == '\0') {
-        return library;
+    std::string preload;
+    if (const char* existing = std::getenv("LD_PRELOAD"); existing != nullptr) {
+        preload = existing;
     }
-    return std::string(existing) + ":" + library;
+#ifdef XKBUS_ASAN_RUNTIME
+    if (preload.find("libasan") == std::string::npos) {
+        preload = preload.empty() ? XKBUS_ASAN_RUNTIME : XKBUS_ASAN_RUNTIME ":" + preload;
+        const char* options = std::getenv("ASAN_OPTIONS");
+        ::setenv("ASAN_OPTIONS",
+                 (std::string(options != nullptr ? options : "") + ":detect_leaks=0").c_str(), 1);
+    }
+#endif
+    return preload.empty() ? library : preload + ":" + library;
 }
 
 } // namespace
