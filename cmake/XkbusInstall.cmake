@@ -28,3 +28,7 @@ file(RELATIVE_PATH XKBUS_PC_PREFIX_FROM_PCDIR "${CMAKE_INSTALL_FULL_LIBDIR}/pkgc
      "${CMAKE_INSTALL_PREFIX}")
 configure_file(cmake/xkbus.pc.in ${CMAKE_CURRENT_BINARY_DIR}/xkbus.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/xkbus.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+foreach(pc libkbus xkbus-client)
+    configure_file(cmake/${pc}.pc.in ${CMAKE_CURRENT_BINARY_DIR}/${pc}.pc @ONLY)
+    install(FILES ${CMAKE_CURRENT_BINARY_DIR}/${pc}.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+endforeach()

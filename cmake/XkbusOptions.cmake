@@ -26,3 +26,10 @@ endif()
 # Asserts stay on in every build: they guard our own invariants, never peer input.
 string(REPLACE "-DNDEBUG" "" CMAKE_CXX_FLAGS_RELWITHDEBINFO "${CMAKE_CXX_FLAGS_RELWITHDEBINFO}")
 string(REPLACE "-DNDEBUG" "" CMAKE_CXX_FLAGS_RELEASE "${CMAKE_CXX_FLAGS_RELEASE}")
+
+# Shared libraries refuse undefined symbols at link time (-z defs), except
+# under clang's sanitizers, which leave their runtime to the executable.
+set(XKBUS_SHARED_NO_UNDEFINED -Wl,-z,defs)
+if((XKBUS_FUZZ OR XKBUS_SANITIZE) AND CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    set(XKBUS_SHARED_NO_UNDEFINED "")
+endif()

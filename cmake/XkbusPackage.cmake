@@ -66,7 +66,13 @@ install(FILES ${PROJECT_SOURCE_DIR}/packaging/sysusers.conf
         DESTINATION lib/sysusers.d RENAME xkbus.conf COMPONENT xkbusd)
 
 # ------------------------------------------------------------ documentation
-foreach(component xkbusd xkbus-tools libxkbus-dev)
+get_property(shared GLOBAL PROPERTY XKBUS_SHARED_LIBRARIES)
+set(runtime_components "")
+foreach(target IN LISTS shared)
+    xkbus_runtime_package(${target} package)
+    list(APPEND runtime_components ${package})
+endforeach()
+foreach(component xkbusd xkbus-tools libxkbus-dev python3-xkbus ${runtime_components})
     install(FILES ${PROJECT_SOURCE_DIR}/packaging/copyright
             DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/${component} COMPONENT ${component})
     install(FILES ${PROJECT_BINARY_DIR}/packaging/changelog.gz
@@ -121,17 +127,37 @@ set(CPACK_COMPONENT_LIBXKBUS-DEV_DESCRIPTION "development files for xkbus client
  Headers, static libraries, pkg-config files and the CMake package of the
  xkbus client libraries: the C++ API (xkbus::Ksock) and the libkbus C API.")
 
-# The shared client libraries, each in its own package (XkbusComponents.cmake).
-get_property(shared GLOBAL PROPERTY XKBUS_SHARED_LIBRARIES)
+# The shared client libraries, each in its own package (XkbusComponents.cmake),
+# with an ldconfig trigger (and no ldconfig call in their maintainer scripts).
 foreach(target IN LISTS shared)
     xkbus_runtime_package(${target} package)
     string(TOUPPER "${package}" upper)
     set(CPACK_DEBIAN_${upper}_PACKAGE_NAME ${package})
     set(CPACK_DEBIAN_${upper}_PACKAGE_SECTION libs)
+    set(CPACK_DEBIAN_${upper}_PACKAGE_CONTROL_EXTRA
+        ${PROJECT_SOURCE_DIR}/packaging/shared-library/triggers
+        ${PROJECT_SOURCE_DIR}/packaging/shared-library/postinst
+        ${PROJECT_SOURCE_DIR}/packaging/shared-library/postrm)
     set(CPACK_COMPONENT_${upper}_DESCRIPTION "xkbus client library (${package})
  A shared library of the xkbus client: KBUS message buses served by xkbusd,
  locally or from a Xen guest.")
 endforeach()
+
+# The development package carries the shared libraries' namelinks, and the
+# Python package loads libkbus.so.1: both need those packages, at this version.
+set(runtime_depends "")
+foreach(target IN LISTS shared)
+    xkbus_runtime_package(${target} package)
+    list(APPEND runtime_depends "${package} (= ${PROJECT_VERSION})")
+    if(target STREQUAL "xkbus_libkbus")
+        set(libkbus_package "${package} (= ${PROJECT_VERSION})")
+    endif()
+endforeach()
+list(JOIN runtime_depends ", " runtime_depends)
+if(runtime_depends)
+    string(APPEND CPACK_DEBIAN_LIBXKBUS-DEV_PACKAGE_DEPENDS ", ${runtime_depends}")
+endif()
+set(CPACK_DEBIAN_PYTHON3-XKBUS_PACKAGE_DEPENDS "python3:any, ${libkbus_package}")
 
 set(CPACK_DEBIAN_PYTHON3-XKBUS_PACKAGE_NAME python3-xkbus)
 set(CPACK_DEBIAN_PYTHON3-XKBUS_PACKAGE_SECTION python)

@@ -9,7 +9,7 @@ trap cleanup EXIT
 
 step "dpkg -i $(cd /tmp/debs && echo ./*.deb)"
 dpkg -i /tmp/debs/*.deb >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; fail "dpkg -i"; }
-for pkg in xkbusd xkbus-tools libxkbus-dev; do
+for pkg in xkbusd xkbus-tools libxkbus-dev libkbus1 libxkbus-client0.1 python3-xkbus; do
     dpkg-query -W -f='${Status}\n' "$pkg" | grep -q "install ok installed" || fail "$pkg not installed"
 done
 getent group xkbus >/dev/null || fail "postinst made no group xkbus"
@@ -69,6 +69,30 @@ program="$(/tmp/app)" || fail "the C++ program failed"
 grep -Eq "$date_re" <<<"$program" || fail "the C++ program printed '$program'"
 step "C++: $program"
 
+step "KBUS programs: Python's kbus package, a libkbus C program (pkg-config libkbus), xkbus run"
+/usr/bin/python3 - <<'EOF' || fail "the kbus Python package"
+import kbus
+with kbus.Ksock(0) as k:
+    answer = k.send_msg(kbus.Request('$.Package.Time'))
+    reply = k.wait_for_msg(timeout=10)
+    assert reply is not None and reply.in_reply_to == answer, reply
+EOF
+cat >/tmp/kbus.c <<'EOF'
+#include <libkbus/kbus.h>
+int main(void) {
+    kbus_ksock_t k = kbus_ksock_open(0, O_RDWR);
+    uint32_t replier = 0;
+    if (k < 0 || kbus_ksock_find_replier(k, "$.Package.Time", &replier) < 0 || replier == 0) {
+        printf("kbus: %s\n", strerror(errno));
+        return 1;
+    }
+    return kbus_ksock_close(k);
+}
+EOF
+# shellcheck disable=SC2046
+gcc /tmp/kbus.c -o /tmp/kbus $(pkg-config --cflags --libs libkbus) && /tmp/kbus || fail "a libkbus program"
+xkbus run -- grep -q 'R  \$\.Package\.Time$' /proc/kbus/bindings || fail "xkbus run"
+
 kill "$replier"
 kill -TERM "$daemon"
 code=0
@@ -77,6 +101,6 @@ daemon=""
 [ "$code" -eq 0 ] || fail "xkbusd exited $code on SIGTERM"
 
 step "dpkg --purge"
-dpkg --purge xkbus-tools xkbusd libxkbus-dev >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; fail "purge"; }
+dpkg --purge xkbus-tools xkbusd libxkbus-dev python3-xkbus libkbus1 libxkbus-client0.1 >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; fail "purge"; }
 [ ! -e /usr/sbin/xkbusd ] || fail "xkbusd left behind"
 step "passed"

@@ -4,6 +4,7 @@
 // This file reads the command line; commands.hpp does the work.
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "run_command.hpp"
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -171,6 +172,9 @@ int main(int argc, char** argv) {
     provisionCmd->add_option("domain", a.domain, "the guest: its domid or its name")->required();
     provisionCmd->add_option("--slots", a.slots, "how many slots (one per guest process)");
 
+    xkbus::cli::RunCommand runCommand;
+    xkbus::cli::addRunCommand(app, runCommand);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -188,6 +192,9 @@ int main(int argc, char** argv) {
     }
     if (!a.socket.empty()) {
         ::setenv("XKBUS_SOCKET", a.socket.c_str(), 1);
+    }
+    if (*runCommand.command) {
+        return xkbus::cli::runProgram(runCommand);
     }
     return run(which, a);
 }

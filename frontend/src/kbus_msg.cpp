@@ -153,6 +153,15 @@ void dumpText(const char* label, const unsigned char* bytes, uint32_t len) {
     }
 }
 
+// As in kbus_ksock.cpp: a failure sets errno to match its -errno result.
+template <class Call>
+int withErrno(Call&& call) {
+    const int saved = errno;
+    const int rv = call();
+    errno = rv < 0 ? -rv : saved;
+    return rv;
+}
+
 } // namespace
 
 } // namespace xkbus::frontend
@@ -163,93 +172,109 @@ extern "C" {
 
 int kbus_msg_create(kbus_message_t** msg, const char* name, uint32_t name_len, const void* data,
                     uint32_t data_len, uint32_t flags) {
-    *msg = nullptr;
-    auto* buf = static_cast<kbus_message_t*>(std::malloc(sizeof(kbus_message_t)));
-    if (buf == nullptr) {
-        return -ENOMEM;
-    }
-    *buf = freshHeader(name_len, data_len, flags);
-    buf->name = const_cast<char*>(name);
-    buf->data = const_cast<void*>(data);
-    *msg = buf;
-    return 0;
+    return withErrno([&] {
+        *msg = nullptr;
+        auto* buf = static_cast<kbus_message_t*>(std::malloc(sizeof(kbus_message_t)));
+        if (buf == nullptr) {
+            return -ENOMEM;
+        }
+        *buf = freshHeader(name_len, data_len, flags);
+        buf->name = const_cast<char*>(name);
+        buf->data = const_cast<void*>(data);
+        *msg = buf;
+        return 0;
+    });
 }
 
 int kbus_msg_create_entire(kbus_message_t** msg, const char* name, uint32_t name_len,
                            const void* data, uint32_t data_len, uint32_t flags) {
-    *msg = nullptr;
-    const size_t length = entireLength(name_len, data_len);
-    auto* buf = static_cast<unsigned char*>(std::calloc(1, length)); // zeroed: the padding
-    if (buf == nullptr) {
-        return -ENOMEM;
-    }
-    const kbus_message_t header = freshHeader(name_len, data_len, flags);
-    std::memcpy(buf, &header, sizeof header);
-    const size_t dataAt = HEADER_SIZE + paddedNameLength(name_len);
-    const size_t guardAt = dataAt + paddedDataLength(data_len);
-    if (name_len > 0) {
-        std::memcpy(buf + HEADER_SIZE, name, name_len);
-    }
-    if (data_len > 0) {
-        std::memcpy(buf + dataAt, data, data_len);
-    }
-    const uint32_t guard = KBUS_MSG_END_GUARD;
-    std::memcpy(buf + guardAt, &guard, sizeof guard);
-    *msg = reinterpret_cast<kbus_message_t*>(buf);
-    return 0;
+    return withErrno([&] {
+        *msg = nullptr;
+        const size_t length = entireLength(name_len, data_len);
+        auto* buf = static_cast<unsigned char*>(std::calloc(1, length)); // zeroed: the padding
+        if (buf == nullptr) {
+            return -ENOMEM;
+        }
+        const kbus_message_t header = freshHeader(name_len, data_len, flags);
+        std::memcpy(buf, &header, sizeof header);
+        const size_t dataAt = HEADER_SIZE + paddedNameLength(name_len);
+        const size_t guardAt = dataAt + paddedDataLength(data_len);
+        if (name_len > 0) {
+            std::memcpy(buf + HEADER_SIZE, name, name_len);
+        }
+        if (data_len > 0) {
+            std::memcpy(buf + dataAt, data, data_len);
+        }
+        const uint32_t guard = KBUS_MSG_END_GUARD;
+        std::memcpy(buf + guardAt, &guard, sizeof guard);
+        *msg = reinterpret_cast<kbus_message_t*>(buf);
+        return 0;
+    });
 }
 
 int kbus_msg_create_request(kbus_message_t** msg, const char* name, uint32_t name_len,
                             const void* data, uint32_t data_len, uint32_t flags) {
-    return kbus_msg_create(msg, name, name_len, data, data_len, flags | KBUS_BIT_WANT_A_REPLY);
+    return withErrno([&] {
+        return kbus_msg_create(msg, name, name_len, data, data_len, flags | KBUS_BIT_WANT_A_REPLY);
+    });
 }
 
 int kbus_msg_create_entire_request(kbus_message_t** msg, const char* name, uint32_t name_len,
                                    const void* data, uint32_t data_len, uint32_t flags) {
-    return kbus_msg_create_entire(msg, name, name_len, data, data_len,
-                                  flags | KBUS_BIT_WANT_A_REPLY);
+    return withErrno([&] {
+        return kbus_msg_create_entire(msg, name, name_len, data, data_len,
+                                      flags | KBUS_BIT_WANT_A_REPLY);
+    });
 }
 
 int kbus_msg_create_reply_to(kbus_message_t** msg, const kbus_message_t* in_reply_to,
                              const void* data, uint32_t data_len, uint32_t flags) {
-    if (!kbus_msg_wants_us_to_reply(in_reply_to)) {
-        return -EBADMSG;
-    }
-    const int rv = kbus_msg_create(msg, kbus_msg_name_ptr(in_reply_to), in_reply_to->name_len, data,
-                                   data_len, flags);
-    if (rv == 0) {
-        (*msg)->to = in_reply_to->from;
-        (*msg)->in_reply_to = in_reply_to->id;
-    }
-    return rv;
+    return withErrno([&] {
+        if (!kbus_msg_wants_us_to_reply(in_reply_to)) {
+            return -EBADMSG;
+        }
+        const int rv = kbus_msg_create(msg, kbus_msg_name_ptr(in_reply_to), in_reply_to->name_len,
+                                       data, data_len, flags);
+        if (rv == 0) {
+            (*msg)->to = in_reply_to->from;
+            (*msg)->in_reply_to = in_reply_to->id;
+        }
+        return rv;
+    });
 }
 
 int kbus_msg_create_entire_reply_to(kbus_message_t** msg, const kbus_message_t* in_reply_to,
                                     const void* data, uint32_t data_len, uint32_t flags) {
-    if (!kbus_msg_wants_us_to_reply(in_reply_to)) {
-        return -EBADMSG;
-    }
-    const int rv = kbus_msg_create_entire(msg, kbus_msg_name_ptr(in_reply_to),
-                                          in_reply_to->name_len, data, data_len, flags);
-    if (rv == 0) {
-        (*msg)->to = in_reply_to->from;
-        (*msg)->in_reply_to = in_reply_to->id;
-    }
-    return rv;
+    return withErrno([&] {
+        if (!kbus_msg_wants_us_to_reply(in_reply_to)) {
+            return -EBADMSG;
+        }
+        const int rv = kbus_msg_create_entire(msg, kbus_msg_name_ptr(in_reply_to),
+                                              in_reply_to->name_len, data, data_len, flags);
+        if (rv == 0) {
+            (*msg)->to = in_reply_to->from;
+            (*msg)->in_reply_to = in_reply_to->id;
+        }
+        return rv;
+    });
 }
 
 int kbus_msg_create_stateful_request(kbus_message_t** msg, const kbus_message_t* earlier_msg,
                                      const char* name, uint32_t name_len, const void* data,
                                      uint32_t data_len, uint32_t flags) {
-    return createStateful(kbus_msg_create_request, msg, earlier_msg, name, name_len, data, data_len,
-                          flags);
+    return withErrno([&] {
+        return createStateful(kbus_msg_create_request, msg, earlier_msg, name, name_len, data,
+                              data_len, flags);
+    });
 }
 
 int kbus_msg_create_entire_stateful_request(kbus_message_t** msg, const kbus_message_t* earlier_msg,
                                             const char* name, uint32_t name_len, const void* data,
                                             uint32_t data_len, uint32_t flags) {
-    return createStateful(kbus_msg_create_entire_request, msg, earlier_msg, name, name_len, data,
-                          data_len, flags);
+    return withErrno([&] {
+        return createStateful(kbus_msg_create_entire_request, msg, earlier_msg, name, name_len,
+                              data, data_len, flags);
+    });
 }
 
 void kbus_msg_delete(kbus_message_t** msg_p) {
@@ -279,27 +304,29 @@ int kbus_msg_sizeof(const kbus_message_t* msg) {
 
 int kbus_msg_split_bind_event(const kbus_message_t* msg, uint32_t* is_bind, uint32_t* binder,
                               char** name) {
-    constexpr uint32_t FIXED = 3 * sizeof(uint32_t);
-    const auto* data = static_cast<const unsigned char*>(kbus_msg_data_ptr(msg));
-    if (data == nullptr || msg->data_len < FIXED) {
-        return -EBADMSG;
-    }
-    uint32_t fixed[3];
-    std::memcpy(fixed, data, sizeof fixed); // the data need not be aligned
-    const uint32_t nameLen = fixed[2];
-    if (nameLen > msg->data_len - FIXED) {
-        return -EBADMSG; // never read past the data
-    }
-    char* copy = static_cast<char*>(std::malloc(size_t{nameLen} + 1));
-    if (copy == nullptr) {
-        return -ENOMEM;
-    }
-    std::memcpy(copy, data + FIXED, nameLen);
-    copy[nameLen] = '\0';
-    *is_bind = fixed[0];
-    *binder = fixed[1];
-    *name = copy;
-    return 0;
+    return withErrno([&] {
+        constexpr uint32_t FIXED = 3 * sizeof(uint32_t);
+        const auto* data = static_cast<const unsigned char*>(kbus_msg_data_ptr(msg));
+        if (data == nullptr || msg->data_len < FIXED) {
+            return -EBADMSG;
+        }
+        uint32_t fixed[3];
+        std::memcpy(fixed, data, sizeof fixed); // the data need not be aligned
+        const uint32_t nameLen = fixed[2];
+        if (nameLen > msg->data_len - FIXED) {
+            return -EBADMSG; // never read past the data
+        }
+        char* copy = static_cast<char*>(std::malloc(size_t{nameLen} + 1));
+        if (copy == nullptr) {
+            return -ENOMEM;
+        }
+        std::memcpy(copy, data + FIXED, nameLen);
+        copy[nameLen] = '\0';
+        *is_bind = fixed[0];
+        *binder = fixed[1];
+        *name = copy;
+        return 0;
+    });
 }
 
 void kbus_msg_print(FILE* stream, const kbus_message_t* msg) {

@@ -1,6 +1,8 @@
 // KsockRegistry: fd -> OpenKsock under one mutex, held only for the lookup.
 #include "ksock_registry.hpp"
 
+#include <pthread.h>
+
 namespace xkbus::frontend {
 
 KsockRegistry& KsockRegistry::instance() {
@@ -9,13 +11,36 @@ KsockRegistry& KsockRegistry::instance() {
     return *registry;
 }
 
-Result<int> KsockRegistry::add(std::unique_ptr<KsockChannel> channel, bool canRead, bool canWrite) {
+KsockRegistry::KsockRegistry() {
+    ::pthread_atfork(lockForFork, unlockInParent, unlockInChild);
+}
+
+// The table is locked across fork(), so the child's copy is consistent.
+void KsockRegistry::lockForFork() {
+    instance().m_mutex.lock();
+}
+
+void KsockRegistry::unlockInParent() {
+    instance().m_mutex.unlock();
+}
+
+void KsockRegistry::unlockInChild() {
+    KsockRegistry& r = instance();
+    for (auto& [fd, ksock] : r.m_ksocks) {
+        ksock->inherited = true; // no other thread exists here to race with
+    }
+    r.m_mutex.unlock();
+}
+
+Result<int> KsockRegistry::add(std::unique_ptr<KsockChannel> channel, uint32_t bus, bool canRead,
+                               bool canWrite) {
     const int fd = channel->fd();
     if (fd < 0) {
         return fail(Errc::NOT_SUPPORTED); // a channel without a pollable fd
     }
     auto ksock = std::make_shared<OpenKsock>();
     ksock->channel = std::move(channel);
+    ksock->bus = bus;
     ksock->canRead = canRead;
     ksock->canWrite = canWrite;
     std::lock_guard lock(m_mutex);

@@ -16,6 +16,7 @@ namespace xkbus::frontend {
 struct OpenKsock {
     std::mutex mutex; // held for every call on this Ksock
     std::unique_ptr<KsockChannel> channel;
+    uint32_t bus = 0;
     bool canRead = true;
     bool canWrite = true;
     MessageWriter writer;
@@ -24,6 +25,11 @@ struct OpenKsock {
     // writable since: writes get EALREADY (the bus still holds the message).
     bool sendBlocked = false;
     MsgId blockedId;
+    // Opened before this process was forked: the Ksock is the parent's, and
+    // so is the connection it travels on. Using it from the child would take
+    // the parent's records off their shared ring, so the child may only
+    // close it (which lets go without closing it for the parent).
+    bool inherited = false;
 };
 
 class KsockRegistry {
@@ -31,12 +37,18 @@ public:
     static KsockRegistry& instance();
 
     // Registers the channel under its fd; TOO_MANY-like errors as errno.
-    Result<int> add(std::unique_ptr<KsockChannel> channel, bool canRead, bool canWrite);
+    Result<int> add(std::unique_ptr<KsockChannel> channel, uint32_t bus, bool canRead,
+                    bool canWrite);
     std::shared_ptr<OpenKsock> find(int fd) const;
     // Unregisters; the channel closes when the last call using it returns.
     std::shared_ptr<OpenKsock> remove(int fd);
 
 private:
+    KsockRegistry();
+    static void lockForFork();
+    static void unlockInParent();
+    static void unlockInChild();
+
     mutable std::mutex m_mutex;
     std::unordered_map<int, std::shared_ptr<OpenKsock>> m_ksocks;
 };

@@ -32,12 +32,12 @@ void MessageWriter::reset() noexcept {
     m_body = {};
 }
 
-Result<void> MessageWriter::write(std::span<const std::byte> bytes) {
+Result<void> MessageWriter::write(std::span<const std::byte> bytes, const SizeCheck& fits) {
     Result<void> outcome;
     while (outcome && !bytes.empty()) {
         switch (m_part) {
         case Part::HEADER:
-            outcome = takeHeaderBytes(bytes);
+            outcome = takeHeaderBytes(bytes, fits);
             break;
         case Part::BODY:
             outcome = takeBodyBytes(bytes);
@@ -53,7 +53,8 @@ Result<void> MessageWriter::write(std::span<const std::byte> bytes) {
     return outcome;
 }
 
-Result<void> MessageWriter::takeHeaderBytes(std::span<const std::byte>& bytes) {
+Result<void> MessageWriter::takeHeaderBytes(std::span<const std::byte>& bytes,
+                                            const SizeCheck& fits) {
     const size_t n = take(m_headerBytes.size() - m_headerFilled, bytes.size());
     std::memcpy(m_headerBytes.data() + m_headerFilled, bytes.data(), n);
     m_headerFilled += n;
@@ -62,11 +63,11 @@ Result<void> MessageWriter::takeHeaderBytes(std::span<const std::byte>& bytes) {
         return {};
     }
     std::memcpy(&m_header, m_headerBytes.data(), sizeof m_header);
-    return headerComplete();
+    return headerComplete(fits);
 }
 
 // KBUS's kbus_check_message_written, in its order.
-Result<void> MessageWriter::headerComplete() {
+Result<void> MessageWriter::headerComplete(const SizeCheck& fits) {
     const kbus_message_t& h = m_header;
     if (h.start_guard != KBUS_MSG_START_GUARD || h.end_guard != KBUS_MSG_END_GUARD) {
         return fail(Errc::INVALID);
@@ -90,7 +91,8 @@ Result<void> MessageWriter::headerComplete() {
     if ((h.flags & KBUS_BIT_ALL_OR_WAIT) != 0 && (h.flags & KBUS_BIT_ALL_OR_FAIL) != 0) {
         return fail(Errc::INVALID);
     }
-    if (entireLength(h.name_len, h.data_len) > LARGEST_MESSAGE) {
+    const uint64_t length = entireLength(h.name_len, h.data_len);
+    if (length > LARGEST_MESSAGE || (fits && !fits(length))) {
         return fail(Errc::MESSAGE_TOO_BIG);
     }
     if (pointy) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -17,8 +18,13 @@ namespace xkbus::frontend {
 
 class MessageWriter {
 public:
+    // Whether a message of this entire length is within the bus's current
+    // MAXMSGSIZE (KBUS checked it when the header was written).
+    using SizeCheck = std::function<bool(uint64_t entireLength)>;
+
     // Takes every byte or none: on error the message written so far is gone.
-    Result<void> write(std::span<const std::byte> bytes);
+    // Without `fits`, only the protocol's own limit (409600) applies.
+    Result<void> write(std::span<const std::byte> bytes, const SizeCheck& fits = {});
     // SEND: the complete message (a pointy one's name and data are copied
     // now), or a positive errno: ENOMSG if nothing was written, EINVAL if
     // incomplete, EFAULT for a pointy message's bad pointer, EBADMSG for its
@@ -30,9 +36,9 @@ public:
 private:
     enum class Part : uint8_t { HEADER, BODY, DONE };
 
-    Result<void> takeHeaderBytes(std::span<const std::byte>& bytes);
+    Result<void> takeHeaderBytes(std::span<const std::byte>& bytes, const SizeCheck& fits);
     Result<void> takeBodyBytes(std::span<const std::byte>& bytes);
-    Result<void> headerComplete();
+    Result<void> headerComplete(const SizeCheck& fits);
     Result<void> nameComplete() const;
     tl::expected<Message, int> pointyMessage() const;
 

@@ -205,6 +205,50 @@ TEST_F(QueueTest, PendingStatefulRequestToAReplacedReplierGetsErrorSending) {
     EXPECT_EQ(about[1], blockedId);
 }
 
+// Issue 16: the replier of a blocked stateful request unbinds and another
+// Ksock binds the name before room appears. The retry finds a different
+// replier (EPIPE): ErrorSending, as KBUS; Disappeared is for no replier at all.
+TEST_F(QueueTest, BlockedStatefulRequestWhoseReplierIsReplacedGetsErrorSending) {
+    auto sender = open();
+    auto replier = open();
+    auto listener = open();
+    bind(replier, "$.q", true);
+    bind(listener, "$.q");
+    ASSERT_TRUE(bus.maxMessages(listener, 1));
+    ASSERT_TRUE(announce(sender, "$.q"));
+    ASSERT_EQ(errOf(request(sender, "$.q", FLAG_ALL_OR_WAIT, replier)), Errc::TRY_AGAIN);
+    const MsgId blockedId = bus.lastSent(sender).value();
+    ASSERT_TRUE(bus.unbind(replier, "$.q", true));
+    auto successor = open();
+    bind(successor, "$.q", true);
+    EXPECT_FALSE(bus.poll(sender)->writable) << "still blocked on the full listener";
+    ASSERT_TRUE(pop(listener));
+    EXPECT_TRUE(bus.poll(sender)->writable);
+    auto status = pop(sender);
+    ASSERT_TRUE(status);
+    EXPECT_EQ(status->name(), NAME_ERROR_SENDING);
+    EXPECT_EQ(status->header.inReplyTo, blockedId);
+    EXPECT_EQ(status->header.from, 0u);
+    EXPECT_FALSE(pop(successor)) << "the request went nowhere";
+}
+
+// With no replier at all when the retry runs, it is Disappeared.
+TEST_F(QueueTest, BlockedStatefulRequestWhoseReplierUnbindsGetsDisappeared) {
+    auto sender = open();
+    auto replier = open();
+    auto listener = open();
+    bind(replier, "$.q", true);
+    bind(listener, "$.q");
+    ASSERT_TRUE(bus.maxMessages(listener, 1));
+    ASSERT_TRUE(announce(sender, "$.q"));
+    ASSERT_EQ(errOf(request(sender, "$.q", FLAG_ALL_OR_WAIT, replier)), Errc::TRY_AGAIN);
+    ASSERT_TRUE(bus.unbind(replier, "$.q", true));
+    ASSERT_TRUE(pop(listener));
+    auto status = pop(sender);
+    ASSERT_TRUE(status);
+    EXPECT_EQ(status->name(), NAME_REPLIER_DISAPPEARED);
+}
+
 TEST_F(QueueTest, MaxMessageSizeDefaultsTo409600AndIsEnforced) {
     auto sender = open();
     EXPECT_EQ(bus.maxMessageSize(QUERY_CURRENT_SIZE).value(), 409600u);

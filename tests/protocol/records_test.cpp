@@ -80,11 +80,35 @@ TEST(Records, TrailingBytesUnknownTypesAndVersionsAreRefused) {
 
 TEST(Records, LengthsOverTheLimitsAreRefusedBeforeAnyCopy) {
     Record r = sampleSend();
+    r.type = RecordType::PUSHED;
     r.body = bodyOf(std::string(1001, 'x'));
-    EXPECT_FALSE(decode(bytesOf(r)));
+    EXPECT_FALSE(decode(bytesOf(r))) << "the daemon never sends a name over the limit";
+    r = sampleSend();
     r.body = bodyOf("$.a", std::vector<std::byte>(101));
     EXPECT_FALSE(decode(bytesOf(r), Limits{.maxName = 1000, .maxData = 100}));
     EXPECT_TRUE(decode(bytesOf(r), Limits{.maxName = 1000, .maxData = 101}));
+}
+
+// Issue 16: a client's name over the limit is its caller's error, which the
+// bus answers (ENAMETOOLONG); the record is kept, with the name cut to one
+// byte over the limit.
+TEST(Records, ClientNamesOverTheLimitAreKeptCutToOneByteOver) {
+    const std::string name = "$." + std::string(9998, 'x');
+    const std::vector<std::byte> data{std::byte{7}, std::byte{8}};
+    for (RecordType type :
+         {RecordType::SEND, RecordType::BIND, RecordType::UNBIND, RecordType::FIND_REPLIER}) {
+        Record r = sampleSend();
+        r.type = type;
+        const bool message = type == RecordType::SEND;
+        if (!message) {
+            r.header = {};
+        }
+        r.body = bodyOf(name, message ? data : std::vector<std::byte>{});
+        auto decoded = decode(bytesOf(r));
+        ASSERT_TRUE(decoded) << static_cast<int>(type);
+        EXPECT_EQ(decoded->body.name(), name.substr(0, 1001));
+        EXPECT_TRUE(std::ranges::equal(decoded->body.data(), r.body.data()));
+    }
 }
 
 TEST(Records, NameRecordsCarryNoData) {

@@ -16,7 +16,7 @@
 
 namespace xkbus {
 
-class Ksock {
+class XKBUS_CLIENT_API Ksock {
 public:
     // Opens a Ksock on bus `bus` (kbus_ksock_open's rules for reaching it).
     static Result<Ksock> open(uint32_t bus = 0, bool writable = true);

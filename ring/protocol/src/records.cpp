@@ -148,12 +148,18 @@ Result<BodySpan> parseFixed(std::span<const std::byte> bytes, const Limits& limi
     if (body != Body::NONE) {
         uint32_t nameLen = 0;
         uint32_t dataLen = 0;
-        if (!r.get(nameLen) || !r.get(dataLen) || nameLen > limits.maxName ||
+        // A client's over-long name is its caller's mistake, not a broken
+        // peer (issue 16): the record is kept with the name cut to one byte
+        // over the limit, so the bus answers ENAMETOOLONG.
+        const bool nameMayOverrun = isClientRecord(rec.type);
+        if (!r.get(nameLen) || !r.get(dataLen) || (nameLen > limits.maxName && !nameMayOverrun) ||
             dataLen > limits.maxData || (!hasName(body) && nameLen != 0) ||
             (!hasData(body) && dataLen != 0) || r.left() != uint64_t{nameLen} + dataLen) {
             return fail(Errc::PROTOCOL_VIOLATION);
         }
-        span = BodySpan{r.position(), nameLen, r.position() + nameLen, dataLen};
+        const auto kept =
+            static_cast<size_t>(std::min<uint64_t>(nameLen, uint64_t{limits.maxName} + 1));
+        span = BodySpan{r.position(), kept, r.position() + nameLen, dataLen};
         r.skip(uint64_t{nameLen} + dataLen);
     }
     if (r.left() != 0) {

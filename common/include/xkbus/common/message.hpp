@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include <xkbus/common/api.hpp>
 #include <xkbus/common/kbus_types.hpp>
 
 namespace xkbus {
@@ -34,7 +35,7 @@ using SharedBytes = std::shared_ptr<const std::byte[]>;
 
 // A message's name and data. Copying a body copies a reference: the bytes
 // are written once, when the body is made, and never change after.
-class MessageBody {
+class XKBUS_CLIENT_API MessageBody {
 public:
     MessageBody() = default; // empty name, no data
 
@@ -92,9 +93,10 @@ struct Message {
     }
 };
 
-Message makeMessage(std::string_view name, std::span<const std::byte> data = {},
-                    uint32_t flags = 0);
-Message makeMessage(std::string_view name, std::string_view data, uint32_t flags = 0);
+XKBUS_CLIENT_API Message makeMessage(std::string_view name, std::span<const std::byte> data = {},
+                                     uint32_t flags = 0);
+XKBUS_CLIENT_API Message makeMessage(std::string_view name, std::string_view data,
+                                     uint32_t flags = 0);
 
 inline std::span<const std::byte> asBytes(std::string_view text) noexcept {
     return std::as_bytes(std::span(text.data(), text.size()));
@@ -102,7 +104,8 @@ inline std::span<const std::byte> asBytes(std::string_view text) noexcept {
 
 // Data of a $.KBUS.ReplierBindEvent: {is_bind, binder, name_len} as native u32
 // words, then the name NUL-padded to a multiple of 4 (KBUS's layout).
-std::vector<std::byte> encodeBindEventData(bool isBind, KsockId binder, std::string_view name);
+XKBUS_CLIENT_API std::vector<std::byte> encodeBindEventData(bool isBind, KsockId binder,
+                                                            std::string_view name);
 
 struct BindEvent {
     bool isBind = false;
@@ -110,6 +113,6 @@ struct BindEvent {
     std::string name;
 };
 // Returns false if the data is not a well-formed bind event.
-bool decodeBindEventData(std::span<const std::byte> data, BindEvent& out);
+XKBUS_CLIENT_API bool decodeBindEventData(std::span<const std::byte> data, BindEvent& out);
 
 } // namespace xkbus

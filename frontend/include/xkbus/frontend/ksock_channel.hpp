@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include <xkbus/common/api.hpp>
 #include <xkbus/common/kbus_types.hpp>
 #include <xkbus/common/message.hpp>
 #include <xkbus/common/result.hpp>
@@ -25,9 +26,11 @@ using Message = xkbus::Message;
 inline constexpr size_t MAX_BATCH_BYTES = DEFAULT_MAX_MESSAGE_SIZE;
 using Control = protocol::Control;
 
-class KsockChannel {
+// Its vtable and sendBatch live in the library (the destructor is the key
+// function), so programs never need the library's internals inline.
+class XKBUS_CLIENT_API KsockChannel {
 public:
-    virtual ~KsockChannel() = default;
+    virtual ~KsockChannel();
 
     // Pollable like a KBUS Ksock: readable iff a message is queued for it,
     // writable iff it is open for writing and no ALL_OR_WAIT send is blocked.
@@ -74,17 +77,6 @@ inline Result<void> checkBatch(std::span<const Message> msgs) {
         bytes += protocol::batchEntrySize(m.name().size(), m.data().size());
     }
     return bytes <= MAX_BATCH_BYTES ? Result<void>{} : fail(Errc::MESSAGE_TOO_BIG);
-}
-
-inline Result<std::vector<Result<MsgId>>> KsockChannel::sendBatch(std::span<const Message> msgs) {
-    if (auto ok = checkBatch(msgs); !ok) {
-        return fail(ok.error());
-    }
-    std::vector<Result<MsgId>> outcomes;
-    for (const Message& m : msgs) {
-        outcomes.push_back(send(m));
-    }
-    return outcomes;
 }
 
 } // namespace xkbus::frontend
