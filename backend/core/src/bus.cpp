@@ -215,13 +215,8 @@ Result<void> Bus::Impl::unbind(KsockId id, std::string_view name, bool replier) 
     }
     const size_t held = k.queue.size() + k.setAside.count();
     removeBinding(k, *binding);
-    // Only an unbind that dropped something makes room. Retrying blocked
-    // sends after any unbind would settle a stateful request in the moment
-    // its replier is unbound and not yet replaced (Disappeared); KBUS retried
-    // when the sender polled, and found the new replier (ErrorSending).
-    if (k.queue.size() + k.setAside.count() < held) {
-        roomMayHaveAppeared(k, Change::BINDINGS);
-    }
+    const bool dropped = k.queue.size() + k.setAside.count() < held;
+    roomMayHaveAppeared(k, dropped ? Change::BINDINGS : Change::UNBOUND);
     return {};
 }
 

@@ -32,7 +32,12 @@ enum class Room : uint8_t { YES, QUEUE_FULL, GROUP_FULL };
 // What happened on a Ksock that may let a blocked send through.
 enum class Change : uint8_t {
     ROOM,     // it made room (a pop, a discard, a raised limit): routes are as they were
-    BINDINGS, // it unbound or closed: routes through it may have changed
+    BINDINGS, // it closed, or an unbind dropped what it held: routes through it changed
+    // An unbind that dropped nothing: sends blocked on its queue may now pass
+    // it by, but requests it was the replier of wait on for room, as in KBUS
+    // (retried only when their sender polled: a replaced replier meant
+    // ErrorSending, not Disappeared).
+    UNBOUND,
 };
 
 struct Bus::Impl {

@@ -339,18 +339,19 @@ Result<void> Bus::Impl::discard(KsockId id) {
 
 // A blocked ALL_OR_WAIT send is retried, oldest first, when what it waits
 // for may have room: the queue that was full (or its charge group), or its
-// replier, if that unbinds or closes. After a pop (Change::ROOM) the routes
+// replier, if that closes or drops it by unbinding. After a pop (Change::ROOM) the routes
 // are as they were, so once the queue is full again nobody waiting on it can
 // get through and the rest are not tried. KBUS retried from poll(); a daemon
 // retries for the sender, whose fd turns writable when it is done.
 void Bus::Impl::retryWaiters(KsockId queue, uint32_t group, Change change) {
-    const bool routesChanged = change == Change::BINDINGS;
+    const bool routesChanged = change != Change::ROOM;
+    const bool replierLeft = change == Change::BINDINGS;
     uint64_t after = 0;
     for (;;) {
         const Ksock* k = find(queue);
         const bool queueOpen = routesChanged || (k != nullptr && !k->full());
         const bool groupOpen = groupHasRoom(ledger->find(group));
-        auto next = blocked.next(queue, group, queueOpen, groupOpen, routesChanged, after);
+        auto next = blocked.next(queue, group, queueOpen, groupOpen, replierLeft, after);
         if (!next) {
             break;
         }
