@@ -60,10 +60,6 @@ Message makeMessage(std::string_view name, std::string_view data, uint32_t flags
 namespace {
 constexpr size_t BIND_EVENT_HEADER = 3 * sizeof(uint32_t);
 
-size_t paddedNameLength(size_t n) {
-    return 4 * ((n + 1 + 3) / 4);
-}
-
 void putWord(std::byte* at, uint32_t value) {
     std::memcpy(at, &value, sizeof value);
 }

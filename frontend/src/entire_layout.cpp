@@ -1,6 +1,8 @@
 // Conversions between Message and KBUS's entire byte layout.
 #include "entire_layout.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 
 namespace xkbus::frontend {
@@ -36,21 +38,46 @@ kbus_message_t entireHeaderFor(const Message& msg) noexcept {
     return c;
 }
 
+// The entire form as pieces in order; a piece without bytes is zero padding.
+namespace {
+struct Piece {
+    uint64_t size;
+    const std::byte* bytes;
+};
+
+constexpr std::byte ZEROS[4]{};
+const uint32_t END_GUARD = KBUS_MSG_END_GUARD;
+
+std::array<Piece, 6> piecesOf(const Message& msg, const kbus_message_t& header) noexcept {
+    const auto name = std::as_bytes(std::span(msg.name()));
+    const auto data = msg.data();
+    return {Piece{HEADER_SIZE, reinterpret_cast<const std::byte*>(&header)},
+            Piece{name.size(), name.data()},
+            Piece{paddedNameLength(name.size()) - name.size(), ZEROS},
+            Piece{data.size(), data.data()},
+            Piece{paddedDataLength(data.size()) - data.size(), ZEROS},
+            Piece{GUARD_SIZE, reinterpret_cast<const std::byte*>(&END_GUARD)}};
+}
+} // namespace
+
+void copyEntire(const Message& msg, const kbus_message_t& header, uint64_t at,
+                std::span<std::byte> out) noexcept {
+    uint64_t pieceStart = 0;
+    for (const Piece& piece : piecesOf(msg, header)) {
+        const uint64_t pieceEnd = pieceStart + piece.size;
+        if (!out.empty() && at < pieceEnd) {
+            const uint64_t n = std::min<uint64_t>(out.size(), pieceEnd - at);
+            std::memcpy(out.data(), piece.bytes + (at - pieceStart), n);
+            out = out.subspan(n);
+            at += n;
+        }
+        pieceStart = pieceEnd;
+    }
+}
+
 std::vector<std::byte> encodeEntire(const Message& msg) {
-    const kbus_message_t header = entireHeaderFor(msg);
-    const uint64_t nameAt = HEADER_SIZE;
-    const uint64_t dataAt = nameAt + paddedNameLength(msg.name().size());
-    const uint64_t guardAt = dataAt + paddedDataLength(msg.data().size());
-    std::vector<std::byte> out(guardAt + GUARD_SIZE); // zeroed: the padding
-    std::memcpy(out.data(), &header, sizeof header);
-    if (!msg.name().empty()) {
-        std::memcpy(out.data() + nameAt, msg.name().data(), msg.name().size());
-    }
-    if (!msg.data().empty()) {
-        std::memcpy(out.data() + dataAt, msg.data().data(), msg.data().size());
-    }
-    const uint32_t guard = KBUS_MSG_END_GUARD;
-    std::memcpy(out.data() + guardAt, &guard, sizeof guard);
+    std::vector<std::byte> out(entireLength(msg.name().size(), msg.data().size()));
+    copyEntire(msg, entireHeaderFor(msg), 0, out);
     return out;
 }
 

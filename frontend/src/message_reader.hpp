@@ -1,12 +1,15 @@
-// The read half of a Ksock: the message NEXTMSG made current, in entire form,
-// and how much of it read() has handed out.
+// The read half of a Ksock: the message NEXTMSG made current, and how much
+// of its entire form read() has handed out. The entire form is never built:
+// read() copies it piece by piece from the message's shared body, so a
+// message reaches the reader's buffer with one copy from the library.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
-#include <vector>
 #include <xkbus/frontend/ksock_channel.hpp>
+#include <xkbus/kbus.h>
 
 namespace xkbus::frontend {
 
@@ -20,11 +23,13 @@ public:
     // which there is no current message (as KBUS).
     size_t read(std::span<std::byte> out) noexcept;
     // Bytes of the current message not yet read (LENLEFT), each counted once.
-    uint32_t left() const noexcept { return static_cast<uint32_t>(m_bytes.size() - m_read); }
+    uint32_t left() const noexcept { return static_cast<uint32_t>(m_length - m_read); }
 
 private:
-    std::vector<std::byte> m_bytes;
-    size_t m_read = 0;
+    std::optional<Message> m_message;
+    kbus_message_t m_header{};
+    uint64_t m_length = 0;
+    uint64_t m_read = 0;
 };
 
 } // namespace xkbus::frontend

@@ -386,13 +386,20 @@ NoteRetraction Endpoint::retractNote(uint32_t slot, uint16_t pushesSeen) noexcep
 }
 
 // Whatever a frontend writes here can only make its own fds wrong, and the
-// backend never waits for it.
+// backend never waits for it: a frontend that keeps rewriting its note gets
+// a few attempts, not a daemon spinning on its compare-exchange (an honest
+// one changes a note at most twice while the backend looks).
+constexpr int NOTE_ATTEMPTS = 4;
+
 bool Endpoint::takeNoteUnseen(uint32_t slot, uint16_t push) noexcept {
     if (slot >= m_layout.readinessSlots) {
         return false;
     }
     uint16_t note = loadSeqCst(m_readiness[slot]);
-    while ((note & NOTE_PRESENT) != 0 && pushUnseen(note, push)) {
+    for (int attempt = 0; attempt < NOTE_ATTEMPTS; ++attempt) {
+        if ((note & NOTE_PRESENT) == 0 || !pushUnseen(note, push)) {
+            return false;
+        }
         if (compareExchangeSeqCst(m_readiness[slot], note, TAKING)) {
             return true;
         }
@@ -405,7 +412,10 @@ bool Endpoint::takeAnyNote(uint32_t slot) noexcept {
         return false;
     }
     uint16_t note = loadSeqCst(m_readiness[slot]);
-    while ((note & NOTE_PRESENT) != 0) {
+    for (int attempt = 0; attempt < NOTE_ATTEMPTS; ++attempt) {
+        if ((note & NOTE_PRESENT) == 0) {
+            return false;
+        }
         if (compareExchangeSeqCst(m_readiness[slot], note, TAKING)) {
             return true;
         }

@@ -1,4 +1,5 @@
 // Choosing and sharing the connection to xkbusd. See open.hpp.
+#include "client_spin.hpp"
 #include "xen_guest.hpp"
 
 #include <cstdio>
@@ -40,6 +41,7 @@ ring::FrontendOptions localRingOptions() {
     ring::FrontendOptions options;
     options.toBackendOrder = 16;
     options.toFrontendOrder = 16;
+    options.spin = clientSpin();
     return options;
 }
 

@@ -3,6 +3,8 @@
 // over, and a recycled pid cannot pass for the process that died.
 #include "xen_guest.hpp"
 
+#include "client_spin.hpp"
+
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -135,6 +137,7 @@ Result<std::unique_ptr<protocol::RecordLink>> connectXenGuest() {
     }
     guest->device.emplace(std::move(*device));
     ring::FrontendOptions ringOptions;
+    ringOptions.spin = clientSpin();
     auto connection = ring::xen::connectFrontend(xenstore::BACKEND_DOMID, ringOptions);
     if (!connection) {
         return fail(connection.error());

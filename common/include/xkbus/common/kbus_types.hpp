@@ -44,12 +44,22 @@ inline constexpr uint32_t MAX_NAME_LEN = 1000;
 inline constexpr uint32_t DEFAULT_MAX_MESSAGE_SIZE = 409600;
 inline constexpr uint32_t MIN_MAX_MESSAGE_SIZE = 100;
 
-// Length of the message in KBUS's "entire" form on a 64-bit host: the 88-byte
-// header, the name NUL-padded to 4, the data padded to 4, and the end guard.
+// KBUS's "entire" form on a 64-bit host, computed in 64 bits so that no
+// length an application writes can overflow: the 88-byte header, the name
+// NUL-padded to 4, the data padded to 4, and the end guard.
+inline constexpr uint64_t ENTIRE_HEADER_SIZE = 88;
+inline constexpr uint64_t ENTIRE_GUARD_SIZE = 4;
+constexpr uint64_t paddedNameLength(uint64_t nameLen) noexcept {
+    return 4 * ((nameLen + 1 + 3) / 4);
+}
+constexpr uint64_t paddedDataLength(uint64_t dataLen) noexcept {
+    return 4 * ((dataLen + 3) / 4);
+}
 // This is the size MAXMSGSIZE limits, as in KBUS.
 constexpr uint64_t entireMessageLength(uint64_t nameLen, uint64_t dataLen) noexcept {
-    constexpr uint64_t HEADER = 88;
-    return HEADER + 4 * ((nameLen + 1 + 3) / 4) + 4 * ((dataLen + 3) / 4) + 4;
+    return ENTIRE_HEADER_SIZE + paddedNameLength(nameLen) + paddedDataLength(dataLen) +
+           ENTIRE_GUARD_SIZE;
 }
+static_assert(entireMessageLength(6, 0) == 100 && entireMessageLength(6, 7) == 108);
 
 } // namespace xkbus
