@@ -22,30 +22,20 @@ __all__ = [
 
 
 @functools.total_ordering
-class MessageId(ctypes.Structure):
-    """A message id, ``{network_id, serial_num}``; ``{0, 0}`` means none.
-
-    >>> MessageId(0, 5) + 2
-    MessageId(0, 7)
-    """
-    _fields_ = [("network_id", ctypes.c_uint32), ("serial_num", ctypes.c_uint32)]
+class _Pair:
+    """Comparison, hashing and truth for a structure of two ids: ``{0, 0}``
+    means none. Shared by MessageId and OrigFrom."""
 
     def _key(self):
-        return (self.network_id, self.serial_num)
-
-    def __repr__(self):
-        return "MessageId(%u, %u)" % self._key()
-
-    def __str__(self):
-        return "[%u:%u]" % self._key()
+        return tuple(getattr(self, field) for field, _ in self._fields_)
 
     def __eq__(self, other):
-        if not isinstance(other, MessageId):
+        if type(other) is not type(self):
             return NotImplemented
         return self._key() == other._key()
 
     def __lt__(self, other):
-        if not isinstance(other, MessageId):
+        if type(other) is not type(self):
             return NotImplemented
         return self._key() < other._key()
 
@@ -54,6 +44,21 @@ class MessageId(ctypes.Structure):
 
     def __bool__(self):
         return self._key() != (0, 0)
+
+
+class MessageId(_Pair, ctypes.Structure):
+    """A message id, ``{network_id, serial_num}``; ``{0, 0}`` means none.
+
+    >>> MessageId(0, 5) + 2
+    MessageId(0, 7)
+    """
+    _fields_ = [("network_id", ctypes.c_uint32), ("serial_num", ctypes.c_uint32)]
+
+    def __repr__(self):
+        return "MessageId(%u, %u)" % self._key()
+
+    def __str__(self):
+        return "[%u:%u]" % self._key()
 
     def __add__(self, other):
         if not isinstance(other, int):
@@ -62,34 +67,15 @@ class MessageId(ctypes.Structure):
 
 
 @functools.total_ordering
-class OrigFrom(ctypes.Structure):
+class OrigFrom(_Pair, ctypes.Structure):
     """Where a message came from across Limpets (``orig_from``, ``final_to``)."""
     _fields_ = [("network_id", ctypes.c_uint32), ("local_id", ctypes.c_uint32)]
-
-    def _key(self):
-        return (self.network_id, self.local_id)
 
     def __repr__(self):
         return "OrigFrom(%u, %u)" % self._key()
 
     def __str__(self):
         return "(%u,%u)" % self._key()
-
-    def __eq__(self, other):
-        if not isinstance(other, OrigFrom):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __lt__(self, other):
-        if not isinstance(other, OrigFrom):
-            return NotImplemented
-        return self._key() < other._key()
-
-    def __hash__(self):
-        return hash(self._key())
-
-    def __bool__(self):
-        return self._key() != (0, 0)
 
 
 class _Header(ctypes.Structure):
