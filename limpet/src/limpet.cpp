@@ -236,10 +236,12 @@ void Limpet::fromBus(const Message& msg) {
     Message out = leaving(msg);
     if (out.isRequest()) {
         requestFromBus(msg.header.id, std::move(out));
-    } else if (m_up) {
-        forward(std::move(out));
-    } else {
+    } else if (!m_up) {
         ++m_stats.dropped;
+    } else if (m_congested) {
+        ++m_stats.shed; // missed, as by a listener whose queue is full
+    } else {
+        forward(std::move(out));
     }
 }
 
@@ -287,6 +289,11 @@ void Limpet::requestFromBus(MsgId asRead, Message msg) {
     const Pending p{asRead, msg.header.from};
     if (!m_up) {
         statusToBus(p, NAME_REPLIER_GONE_AWAY);
+        return;
+    }
+    if (m_congested) {
+        ++m_stats.shed;
+        statusToBus(p, remoteErrorName(Errc::QUEUE_FULL));
         return;
     }
     if (m_pending.size() >= m_config.maxInFlight || m_pending.contains(msg.header.id)) {

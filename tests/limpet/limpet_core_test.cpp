@@ -565,6 +565,57 @@ TEST(Limpet, RequestsInFlightAreBoundedAndTheRestAnsweredAtOnce) {
     EXPECT_EQ(p.a.limpet->stats().inFlight, 2u);
 }
 
+// Issue 15, item 9: a congested link (a peer that reads slowly or not at
+// all) must not keep the Limpet off its bus. It sheds what only adds to the
+// backlog and still carries what the reply guarantee and the proxies need.
+TEST(Limpet, ACongestedLinkShedsAnnouncementsAndAnswersRequestsAtOnce) {
+    World w(2);
+    Client replier(w.bus(1));
+    replier.serve("$.Svc");
+    Client far(w.bus(1));
+    far.listen("$.News");
+    Pair& p = w.join(0, 1, 10, 11);
+    w.pump();
+    Client sender(w.bus(0));
+    const MsgId forwarded = sender.request("$.Svc", "before");
+    w.pump();
+
+    p.a.limpet->setLinkCongested(true);
+    p.b.limpet->setLinkCongested(true);
+    sender.announce("$.News", "shed");
+    const MsgId refusedRequest = sender.request("$.Svc", "shed");
+    Client lateReplier(w.bus(1));
+    lateReplier.serve("$.Late"); // its bind notice still crosses
+    answerOne(replier, "answered while congested");
+    w.pump();
+
+    EXPECT_TRUE(far.drain().empty()) << "the announcement is shed";
+    EXPECT_TRUE(replier.drain().empty()) << "the request is not forwarded";
+    auto answers = sender.drain();
+    ASSERT_EQ(answers.size(), 2u);
+    const auto answerTo = [&](MsgId request) -> std::string {
+        for (const auto& m : answers) {
+            if (m.header.inReplyTo == request) {
+                return std::string(m.name()) + ":" + text(m);
+            }
+        }
+        return "no answer";
+    };
+    EXPECT_EQ(answerTo(forwarded), "$.Svc:answered while congested") << "replies still cross";
+    EXPECT_EQ(answerTo(refusedRequest), remoteErrorName(Errc::QUEUE_FULL) + ":");
+    EXPECT_NE(w.bus(0).findReplier("$.Late").value_or(0), 0u) << "the proxy was bound";
+    EXPECT_EQ(p.a.limpet->stats().shed, 2u);
+    expectAlive({&p});
+
+    p.a.limpet->setLinkCongested(false);
+    p.b.limpet->setLinkCongested(false);
+    sender.announce("$.News", "flows again");
+    w.pump();
+    auto got = far.drain();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(text(got[0]), "flows again");
+}
+
 TEST(Limpet, TheBusOwnMessagesAndNamesOutsideTheFilterStayHome) {
     World w(2);
     Config publicOnly;
