@@ -663,14 +663,20 @@ TEST_F(LimpetE2E, PlainTcpAndAMissingPeerNameAreRefusedAtStart) {
         "--cert", cert("limpet-a.crt"), "--key", cert("limpet-a.key"), "--ca", cert("ca.crt")};
     auto plainTcp = with({"--address", "tcp:127.0.0.1:1", "--plain"});
     EXPECT_EQ(plainTcp.status, 2);
-    EXPECT_NE(plainTcp.stderrText.find("--plain is only for unix:"), std::string::npos)
+    // The messages docs/limpet.md quotes, whole.
+    EXPECT_NE(plainTcp.stderrText.find(
+                  "xkbus-limpet: --plain is only for unix: addresses; a TCP link needs TLS\n"),
+              std::string::npos)
         << plainTcp.stderrText;
 
     std::vector<std::string> noName{"--address", "tcp:127.0.0.1:1"};
     noName.insert(noName.end(), tlsFiles.begin(), tlsFiles.end());
     auto anonymous = with(noName);
     EXPECT_EQ(anonymous.status, 2);
-    EXPECT_NE(anonymous.stderrText.find("--peer-name is required"), std::string::npos)
+    EXPECT_NE(anonymous.stderrText.find(
+                  "xkbus-limpet: --peer-name is required: the name the peer's certificate must "
+                  "carry (--any-peer accepts any certificate the CA signed)\n"),
+              std::string::npos)
         << anonymous.stderrText;
 
     auto both = noName;
