@@ -169,7 +169,7 @@ void Limpet::linkDown() {
     // Unbind first: a sender that sees the status can no longer reach the
     // dead link (requests still queued for the proxy get Unbound).
     for (const auto& name : m_proxies) {
-        (void)m_bus.unbind(name, true);
+        unbindProxy(name);
     }
     m_proxies.clear();
     auto pending = std::move(m_pending);
@@ -206,6 +206,9 @@ void Limpet::remember(MsgId id) {
 }
 
 void Limpet::fromBus(const Message& msg) {
+    if (!m_unbindLater.empty()) {
+        retryUnbinds();
+    }
     if (!m_fatal.empty() || msg.header.from == m_bus.id()) {
         ++m_stats.dropped; // our own injection, read back as a listener
         return;
@@ -236,10 +239,12 @@ void Limpet::fromBus(const Message& msg) {
     Message out = leaving(msg);
     if (out.isRequest()) {
         requestFromBus(msg.header.id, std::move(out));
-    } else if (m_up) {
-        forward(std::move(out));
-    } else {
+    } else if (!m_up) {
         ++m_stats.dropped;
+    } else if (m_congested) {
+        ++m_stats.shed; // missed, as by a listener whose queue is full
+    } else {
+        forward(std::move(out));
     }
 }
 
@@ -287,6 +292,11 @@ void Limpet::requestFromBus(MsgId asRead, Message msg) {
     const Pending p{asRead, msg.header.from};
     if (!m_up) {
         statusToBus(p, NAME_REPLIER_GONE_AWAY);
+        return;
+    }
+    if (m_congested) {
+        ++m_stats.shed;
+        statusToBus(p, remoteErrorName(Errc::QUEUE_FULL));
         return;
     }
     if (m_pending.size() >= m_config.maxInFlight || m_pending.contains(msg.header.id)) {
@@ -424,11 +434,15 @@ void Limpet::bindFromLink(const BindNotice& b) {
     }
     if (!b.isBind) {
         if (m_proxies.erase(b.name) != 0) {
-            (void)m_bus.unbind(b.name, true);
+            unbindProxy(b.name);
         }
         return;
     }
     if (m_proxies.contains(b.name) || m_proxies.size() >= m_config.maxProxies) {
+        return;
+    }
+    if (m_unbindLater.erase(b.name) != 0) {
+        m_proxies.insert(b.name); // never unbound: it serves the far side again
         return;
     }
     // A replier on this bus keeps the name (REPLIER_EXISTS): requests here
@@ -490,6 +504,23 @@ void Limpet::replyFromLink(Message msg) {
     if (m_bus.send(msg)) {
         ++m_stats.toBus;
     }
+}
+
+// An unbind that a full bind-event listener refused (KBUS: the bind event
+// must reach every listener, or the unbind does not happen) leaves the proxy
+// bound; without a retry it would stay for good, answering for a replier the
+// far side no longer has, and block that name's bind when the link returns.
+void Limpet::unbindProxy(const std::string& name) {
+    if (auto done = m_bus.unbind(name, true); !done && done.error() == Errc::TRY_AGAIN) {
+        m_unbindLater.insert(name);
+    }
+}
+
+void Limpet::retryUnbinds() {
+    std::erase_if(m_unbindLater, [&](const std::string& name) {
+        auto done = m_bus.unbind(name, true);
+        return done || done.error() != Errc::TRY_AGAIN;
+    });
 }
 
 // Stateful requests name their replier by final_to; anything else goes to
@@ -572,6 +603,7 @@ LimpetStats Limpet::stats() const {
     s.inFlight = m_pending.size();
     s.injected = m_injected.size();
     s.proxies = m_proxies.size();
+    s.unbindsWaiting = m_unbindLater.size();
     s.localRepliers = m_localRepliers.size();
     return s;
 }

@@ -2,6 +2,7 @@
 //   xkbus-limpet local   --x-socket S --x-bus N --x-id ID --y-socket S --y-bus N --y-id ID
 //   xkbus-limpet listen  --socket S --bus N --id ID --address tcp:HOST:PORT --cert C --key K --ca A
 //                        --peer-name NAME (or --any-peer)
+//   xkbus-limpet listen  --socket S --id ID --address unix:PATH --plain
 //   xkbus-limpet connect (the same options)
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -78,9 +79,10 @@ int finish(const xkbus::Result<void>& ok, const std::string& error) {
 int main(int argc, char** argv) {
     CLI::App app{"xkbus-limpet: joins two KBUS buses, locally or over a TLS link"};
     app.set_version_flag("--version", std::string("xkbus-limpet ") + XKBUS_VERSION);
-    app.footer("Exit status: 0 stopped on SIGTERM or SIGINT; 1 a bus or the link failed; "
-               "2 bad TLS options; 3 the peer broke the wire protocol; 64 bad command line. "
-               "See xkbus-limpet(1).");
+    app.footer("Exit status: 0 stopped on SIGTERM or SIGINT; 1 the daemon was lost or the set-up "
+               "failed; 2 options that break a link rule (--plain on tcp:, TLS without "
+               "--peer-name or --any-peer); 3 this Limpet's own probe came back: it stands in a "
+               "cycle; 64 bad command line. See xkbus-limpet(1).");
     app.require_subcommand(1);
     xkbus::limpet::BusEnd x;
     xkbus::limpet::BusEnd y;

@@ -387,7 +387,7 @@ void NetRunner::servicePending(const std::vector<pollfd>& fds, size_t first) {
 }
 
 // The peer took nothing for too long, or kept the buffer over half full (and
-// so this Limpet off its bus) for too long, however often it heartbeats.
+// so this bus's traffic shed) for too long, however often it heartbeats.
 std::optional<std::string> NetRunner::stalled(Conn& c, Clock::time_point now) {
     if (c.out.pending() > 0 && now - c.lastTaken > m_o.stallAfter) {
         return "the peer took none of its frames for " + ms(m_o.stallAfter);
@@ -400,7 +400,7 @@ std::optional<std::string> NetRunner::stalled(Conn& c, Clock::time_point now) {
         c.fullSince = now;
     }
     if (now - *c.fullSince > m_o.stallAfter) {
-        return "the peer kept this Limpet off its bus for " + ms(m_o.stallAfter);
+        return "the peer kept this Limpet's buffer over half full for " + ms(m_o.stallAfter);
     }
     return std::nullopt;
 }
@@ -444,8 +444,10 @@ void NetRunner::pendingTimers(Clock::time_point now) {
     }
 }
 
+// Always reads, congested or not (see Limpet::setLinkCongested): a slow peer
+// costs its own traffic, never room on this bus.
 Result<void> NetRunner::drainBus(int budget) {
-    for (int i = 0; i < budget && !congested(); ++i) {
+    for (int i = 0; i < budget; ++i) {
         auto m = m_port->next();
         if (!m) {
             return fail(m.error());
@@ -453,6 +455,7 @@ Result<void> NetRunner::drainBus(int budget) {
         if (!*m) {
             break;
         }
+        m_limpet->setLinkCongested(congested());
         m_limpet->fromBus(**m);
     }
     return {};
@@ -461,7 +464,7 @@ Result<void> NetRunner::drainBus(int budget) {
 void NetRunner::step() {
     tryConnect();
     std::vector<pollfd> fds;
-    fds.push_back({m_port->fd(), static_cast<short>(congested() ? 0 : POLLIN), 0});
+    fds.push_back({m_port->fd(), POLLIN, 0});
     fds.push_back({m_link ? m_link->stream->fd() : -1, 0, 0});
     if (m_link) {
         const bool out = m_link->out.pending() > 0 || m_link->stream->wantsWrite();

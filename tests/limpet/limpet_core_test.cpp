@@ -565,6 +565,89 @@ TEST(Limpet, RequestsInFlightAreBoundedAndTheRestAnsweredAtOnce) {
     EXPECT_EQ(p.a.limpet->stats().inFlight, 2u);
 }
 
+// KBUS: an unbind fails with EAGAIN while a listener of bind events has no
+// room. A Limpet whose link dropped must still withdraw its proxies once
+// there is room, or one stays bound for good (seen with a Limpet whose own
+// Ksock was full behind a peer that never read).
+TEST(Limpet, AProxyWhoseUnbindMeetsAFullListenerIsWithdrawnOnceThereIsRoom) {
+    World w(2);
+    Client watcher(w.bus(0));
+    watcher.listen(NAME_REPLIER_BIND_EVENT);
+    ASSERT_TRUE(w.bus(0).maxMessages(watcher.id(), 1));
+    Client replier(w.bus(1));
+    replier.serve("$.Svc");
+    Pair& p = w.join(0, 1, 10, 11);
+    w.pump();
+    ASSERT_NE(w.bus(0).findReplier("$.Svc").value_or(0), 0u) << "proxied";
+
+    w.disconnect(p); // the watcher still holds the proxy's bind event
+    EXPECT_NE(w.bus(0).findReplier("$.Svc").value_or(0), 0u) << "the unbind met the full watcher";
+    EXPECT_EQ(p.a.limpet->stats().unbindsWaiting, 1u);
+
+    ASSERT_TRUE(watcher.next().has_value()); // room
+    Client sender(w.bus(0));
+    sender.announce("$.News"); // anything the Limpet reads
+    w.pump();
+    EXPECT_EQ(w.bus(0).findReplier("$.Svc").value_or(0), 0u) << "withdrawn once there was room";
+    EXPECT_EQ(p.a.limpet->stats().unbindsWaiting, 0u);
+
+    watcher.drain();
+    w.connect(p);
+    w.pump();
+    EXPECT_NE(w.bus(0).findReplier("$.Svc").value_or(0), 0u) << "back with the link";
+}
+
+// Issue 15, item 9: a congested link (a peer that reads slowly or not at
+// all) must not keep the Limpet off its bus. It sheds what only adds to the
+// backlog and still carries what the reply guarantee and the proxies need.
+TEST(Limpet, ACongestedLinkShedsAnnouncementsAndAnswersRequestsAtOnce) {
+    World w(2);
+    Client replier(w.bus(1));
+    replier.serve("$.Svc");
+    Client far(w.bus(1));
+    far.listen("$.News");
+    Pair& p = w.join(0, 1, 10, 11);
+    w.pump();
+    Client sender(w.bus(0));
+    const MsgId forwarded = sender.request("$.Svc", "before");
+    w.pump();
+
+    p.a.limpet->setLinkCongested(true);
+    p.b.limpet->setLinkCongested(true);
+    sender.announce("$.News", "shed");
+    const MsgId refusedRequest = sender.request("$.Svc", "shed");
+    Client lateReplier(w.bus(1));
+    lateReplier.serve("$.Late"); // its bind notice still crosses
+    answerOne(replier, "answered while congested");
+    w.pump();
+
+    EXPECT_TRUE(far.drain().empty()) << "the announcement is shed";
+    EXPECT_TRUE(replier.drain().empty()) << "the request is not forwarded";
+    auto answers = sender.drain();
+    ASSERT_EQ(answers.size(), 2u);
+    const auto answerTo = [&](MsgId request) -> std::string {
+        for (const auto& m : answers) {
+            if (m.header.inReplyTo == request) {
+                return std::string(m.name()) + ":" + text(m);
+            }
+        }
+        return "no answer";
+    };
+    EXPECT_EQ(answerTo(forwarded), "$.Svc:answered while congested") << "replies still cross";
+    EXPECT_EQ(answerTo(refusedRequest), remoteErrorName(Errc::QUEUE_FULL) + ":");
+    EXPECT_NE(w.bus(0).findReplier("$.Late").value_or(0), 0u) << "the proxy was bound";
+    EXPECT_EQ(p.a.limpet->stats().shed, 2u);
+    expectAlive({&p});
+
+    p.a.limpet->setLinkCongested(false);
+    p.b.limpet->setLinkCongested(false);
+    sender.announce("$.News", "flows again");
+    w.pump();
+    auto got = far.drain();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(text(got[0]), "flows again");
+}
+
 TEST(Limpet, TheBusOwnMessagesAndNamesOutsideTheFilterStayHome) {
     World w(2);
     Config publicOnly;

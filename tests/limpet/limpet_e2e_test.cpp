@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sstream>
+#include <stop_token>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -199,6 +200,14 @@ protected:
             return UniqueFd{};
         }
         return fd;
+    }
+
+    // Whether the other end closed `fd`: EOF at once, or nothing to read at
+    // all (a listener that waits for a TLS ClientHello sends nothing).
+    static bool closedByPeer(int fd) {
+        pollfd p{fd, POLLIN, 0};
+        char c = 0;
+        return ::poll(&p, 1, 0) == 1 && ::recv(fd, &c, 1, MSG_DONTWAIT) == 0;
     }
 
     // The same, waiting (at most 5 s) for the Limpet to listen.
@@ -654,14 +663,20 @@ TEST_F(LimpetE2E, PlainTcpAndAMissingPeerNameAreRefusedAtStart) {
         "--cert", cert("limpet-a.crt"), "--key", cert("limpet-a.key"), "--ca", cert("ca.crt")};
     auto plainTcp = with({"--address", "tcp:127.0.0.1:1", "--plain"});
     EXPECT_EQ(plainTcp.status, 2);
-    EXPECT_NE(plainTcp.stderrText.find("--plain is only for unix:"), std::string::npos)
+    // The messages docs/limpet.md quotes, whole.
+    EXPECT_NE(plainTcp.stderrText.find(
+                  "xkbus-limpet: --plain is only for unix: addresses; a TCP link needs TLS\n"),
+              std::string::npos)
         << plainTcp.stderrText;
 
     std::vector<std::string> noName{"--address", "tcp:127.0.0.1:1"};
     noName.insert(noName.end(), tlsFiles.begin(), tlsFiles.end());
     auto anonymous = with(noName);
     EXPECT_EQ(anonymous.status, 2);
-    EXPECT_NE(anonymous.stderrText.find("--peer-name is required"), std::string::npos)
+    EXPECT_NE(anonymous.stderrText.find(
+                  "xkbus-limpet: --peer-name is required: the name the peer's certificate must "
+                  "carry (--any-peer accepts any certificate the CA signed)\n"),
+              std::string::npos)
         << anonymous.stderrText;
 
     auto both = noName;
@@ -750,6 +765,13 @@ TEST_F(LimpetE2E, IdleUnauthenticatedConnectionsDoNotKeepTheRealPeerOut) {
     auto reply = sender.request("$.Svc.Echo", "through", 10s);
     ASSERT_TRUE(reply);
     EXPECT_EQ(reply->text(), "echo:through");
+    // Several waited side by side: the three newest idle ones still hold
+    // their places (until --handshake-ms), and only the oldest three, pushed
+    // out by the newcomers, were closed.
+    for (size_t i = 0; i < idle.size(); ++i) {
+        const bool pushedOut = i < 3;
+        EXPECT_EQ(closedByPeer(idle[i].get()), pushedOut) << "idle connection " << i;
+    }
 }
 
 TEST_F(LimpetE2E, AConnectionThatNeverSaysHelloIsClosedAfterTheHandshakeTime) {
@@ -791,15 +813,17 @@ TEST_F(LimpetE2E, AConnectionThatNeverSaysHelloIsClosedAfterTheHandshakeTime) {
 }
 
 // Issue 15, item 9: a peer that heartbeats but never reads made the Limpet
-// stop draining its bus for good (its Ksock's queue full, every replier bind
-// on the bus then failed with EAGAIN). Now the peer is dropped after
-// --stall-ms and the Limpet drains its bus again.
+// stop draining its bus: its Ksock's queue filled, and every replier bind on
+// the bus failed with EAGAIN (the bind event had nowhere to go) for as long
+// as the peer stayed. Now the Limpet reads its bus throughout, shedding what
+// the peer cannot take, and drops the peer after --stall-ms.
 TEST_F(LimpetE2E, APeerThatNeverReadsIsDroppedAndTheBusKeepsDraining) {
+    constexpr auto STALL = 6s; // long enough for the checks made while it lasts
     startDaemons(1);
     const std::string link = m_dir + "/link";
     std::vector<std::string> argv{LIMPET_PATH, "listen",     "--socket",  trustedOf(0),
                                   "--id",      "1",          "--address", "unix:" + link,
-                                  "--plain",   "--stall-ms", "500"};
+                                  "--plain",   "--stall-ms", "6000"};
     for (auto& t : timing()) {
         argv.push_back(t);
     }
@@ -808,18 +832,24 @@ TEST_F(LimpetE2E, APeerThatNeverReadsIsDroppedAndTheBusKeepsDraining) {
     Ksock probes = open(0, 0);
     ASSERT_TRUE(probes.listen(limpet::NAME_PROBE));
 
-    // The fake peer: says HELLO, then only heartbeats, until the Limpet hangs up.
+    // The fake peer: says HELLO, binds a replier, then only heartbeats, until
+    // the Limpet hangs up.
     auto peer = socket::connectUnix(link);
     ASSERT_TRUE(peer);
-    const auto hello = limpet::encodeFrame(limpet::Hello{limpet::WIRE_VERSION, 9, 100});
-    ASSERT_EQ(::send(peer->get(), hello.data(), hello.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(hello.size()));
+    auto greeting = limpet::encodeFrame(limpet::Hello{limpet::WIRE_VERSION, 9, 100});
+    const auto bind = limpet::encodeFrame(limpet::BindNotice{true, "$.Far.Svc"});
+    greeting.insert(greeting.end(), bind.begin(), bind.end());
+    ASSERT_EQ(::send(peer->get(), greeting.data(), greeting.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(greeting.size()));
     ASSERT_TRUE(probes.receive(5s)) << "the Limpet took the HELLO (its probe went out)";
+    Ksock sender = open(0, 0);
+    ASSERT_TRUE(waitForReplier(sender, "$.Far.Svc")) << "the peer's replier is proxied";
     std::atomic<int64_t> droppedAt{0};
-    std::thread heartbeats([&] {
+    // A jthread: a failed assertion below leaves the test with it joined.
+    std::jthread heartbeats([&](const std::stop_token& stop) {
         const auto beat = limpet::encodeFrame(limpet::Heartbeat{});
-        const auto deadline = std::chrono::steady_clock::now() + 15s;
-        while (std::chrono::steady_clock::now() < deadline) {
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) {
             if (::send(peer->get(), beat.data(), beat.size(), MSG_NOSIGNAL) < 0) {
                 droppedAt = std::chrono::steady_clock::now().time_since_epoch().count();
                 return;
@@ -828,30 +858,38 @@ TEST_F(LimpetE2E, APeerThatNeverReadsIsDroppedAndTheBusKeepsDraining) {
         }
     });
 
-    // More than the Limpet may buffer for the peer (8 MiB) and queue on its Ksock.
-    Ksock sender = open(0, 0);
+    // More than the Limpet may buffer for the peer (half of 8 MiB) and queue
+    // on its Ksock (MAXMSGS 1000) together.
+    const auto floodStart = std::chrono::steady_clock::now();
     const std::string data(8192, 'x');
     for (int i = 0; i < 1600; ++i) {
         ASSERT_TRUE(sender.announce("$.News.Flood", data)) << i;
     }
     const auto floodEnd = std::chrono::steady_clock::now();
+
+    // While the peer still holds the link, the bus is served: a replier
+    // bind finds room for its bind event on the Limpet's Ksock at once, and a
+    // request to the peer's replier is answered at once.
+    Ksock replierKsock = open(0, 0);
+    auto bound = replierKsock.serve("$.Svc.Late");
+    EXPECT_TRUE(bound) << "a replier bind failed while the peer stalled the link: "
+                       << describe(bound.error());
+    auto answer = sender.request("$.Far.Svc", "now", 5s);
+    EXPECT_TRUE(answer) << "a request to the peer's replier failed: " << describe(answer.error());
+    if (answer) {
+        EXPECT_EQ(answer->name(), limpet::remoteErrorName(Errc::QUEUE_FULL));
+    }
+    EXPECT_EQ(droppedAt.load(), 0)
+        << "the peer was dropped before the checks above; the flood took "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(floodEnd - floodStart).count()
+        << " ms";
+
     heartbeats.join();
     ASSERT_NE(droppedAt.load(), 0) << "the peer that never reads was never dropped";
     const auto dropped =
         std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(droppedAt));
-    EXPECT_LT(dropped - floodEnd, 5s) << "bounded by --stall-ms (500 ms)";
-
-    // A replier bind needs room for its bind event on the Limpet's Ksock.
-    Ksock replierKsock = open(0, 0);
-    bool bound = false;
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (!bound && std::chrono::steady_clock::now() < deadline) {
-        bound = static_cast<bool>(replierKsock.serve("$.Svc.Late"));
-        if (!bound) {
-            std::this_thread::sleep_for(20ms);
-        }
-    }
-    EXPECT_TRUE(bound) << "replier binds on the Limpet's bus keep failing";
+    EXPECT_LT(dropped - floodEnd, STALL + 3s) << "bounded by --stall-ms";
+    EXPECT_TRUE(waitForReplier(sender, "$.Far.Svc", false)) << "its proxy is withdrawn";
     EXPECT_TRUE(running(limpet));
 
     // And a real peer is served afterwards.

@@ -76,15 +76,17 @@ private:
 };
 
 struct LimpetStats {
-    uint64_t toLink = 0;      // messages sent to the other side
-    uint64_t toBus = 0;       // messages sent on the bus
-    uint64_t statuses = 0;    // status replies this Limpet made
-    uint64_t dropped = 0;     // messages not forwarded (echoes, listener copies, ...)
-    uint64_t refused = 0;     // forged: an id of this or the far network, or seen; foreign probes
-    size_t inFlight = 0;      // requests awaiting the far side's reply
-    size_t injected = 0;      // requests sent on the bus for the far side
-    size_t proxies = 0;       // proxy replier bindings
-    size_t localRepliers = 0; // repliers on this bus announced to the far side
+    uint64_t toLink = 0;       // messages sent to the other side
+    uint64_t toBus = 0;        // messages sent on the bus
+    uint64_t statuses = 0;     // status replies this Limpet made
+    uint64_t dropped = 0;      // messages not forwarded (echoes, listener copies, ...)
+    uint64_t refused = 0;      // forged: an id of this or the far network, or seen; foreign probes
+    uint64_t shed = 0;         // not sent because the link was congested (statuses for requests)
+    size_t inFlight = 0;       // requests awaiting the far side's reply
+    size_t injected = 0;       // requests sent on the bus for the far side
+    size_t proxies = 0;        // proxy replier bindings
+    size_t unbindsWaiting = 0; // proxies withdrawn whose unbind waits for room
+    size_t localRepliers = 0;  // repliers on this bus announced to the far side
 };
 
 class Limpet {
@@ -104,6 +106,16 @@ public:
 
     // A message read from the bus.
     void fromBus(const Message& msg);
+    // The driver's buffer for the link is over its mark (the peer reads
+    // slowly, or not at all). The driver keeps reading the bus regardless: a
+    // Limpet that stopped would let its Ksock's queue fill, and then every
+    // replier bind on its bus fails with EAGAIN (the bind event has nowhere
+    // to go). So while congested, what would only add to the backlog is shed,
+    // as a full listener misses it: announcements are dropped, and a request
+    // this Limpet holds is answered at once with RemoteError.<EBUSY>. Replies,
+    // bind notices and probes still go: they are small, and without them the
+    // reply guarantee, the proxies or cycle detection would break.
+    void setLinkCongested(bool congested) noexcept { m_congested = congested; }
     // A frame from the other side, after HELLO. PROTOCOL_VIOLATION: drop the link.
     Result<void> fromLink(const Frame& frame);
 
@@ -136,6 +148,8 @@ private:
     void requestFromBus(MsgId asRead, Message msg);
     void forward(Message msg);
     void bindFromLink(const BindNotice& b);
+    void unbindProxy(const std::string& name);
+    void retryUnbinds();
     void msgFromLink(Message msg);
     void replyFromLink(Message msg);
     void requestFromLink(Message msg);
@@ -150,13 +164,18 @@ private:
     BusPort& m_bus;
     LinkSink& m_link;
     bool m_up = false;
+    bool m_congested = false;
     uint32_t m_peerId = 0;
     IdMint m_ids;
     std::map<std::string, KsockId> m_localRepliers; // name -> binder, never ourselves
     std::set<std::string> m_proxies;                // bound for the other side
-    std::map<MsgId, Pending> m_pending;             // forwarded id -> original
-    std::set<MsgId> m_injected;                     // requests we sent for the far side
-    std::set<MsgId> m_seen;                         // dedup window
+    // Proxies whose unbind met a full bind-event listener (EAGAIN): still
+    // bound, so retried each time the Limpet reads its bus, which makes room
+    // at least on its own Ksock.
+    std::set<std::string> m_unbindLater;
+    std::map<MsgId, Pending> m_pending; // forwarded id -> original
+    std::set<MsgId> m_injected;         // requests we sent for the far side
+    std::set<MsgId> m_seen;             // dedup window
     std::deque<MsgId> m_seenOrder;
     std::deque<std::vector<std::byte>> m_probeTokens; // the last probes sent
     std::string m_fatal;
