@@ -20,11 +20,14 @@ PeerLink::PeerLink(ConnectionId id, ring::Connection ring, UniqueFd socket, std:
 Result<void> PeerLink::deliver(const protocol::Record& record, ring::Kick kick) {
     if (m_waiting.empty()) {
         auto sent = ring::trySendRecord(m_ring, record, kick);
-        if (sent && isPush(record)) {
-            pushWritten(record.handle);
-        }
         if (sent || sent.error() != Errc::TRY_AGAIN) {
+            // A copy still streaming in is held back: the flag goes up
+            // before pushWritten() may make its fd readable, or the client
+            // would find the fd readable, its mirror empty, and no backlog.
             updateBacklog();
+            if (sent && isPush(record)) {
+                pushWritten(record.handle);
+            }
             return sent;
         }
     }
@@ -62,11 +65,14 @@ Result<void> PeerLink::flush() {
         if (!sent) {
             return sent;
         }
-        if (isPush(next)) {
-            pushWritten(next.handle); // the client may have emptied the fd meanwhile
-        }
+        const bool push = isPush(next);
+        const uint32_t handle = next.handle;
         m_waitingBytes -= protocol::encodedSize(next);
         m_waiting.pop_front();
+        updateBacklog(); // before any fd turns readable, as in deliver()
+        if (push) {
+            pushWritten(handle); // the client may have emptied the fd meanwhile
+        }
     }
     updateBacklog();
     return {};
