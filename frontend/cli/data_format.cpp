@@ -200,9 +200,8 @@ void addToJson(nlohmann::json& out, std::string_view bytes, DataFormat format) {
     // Text as a string, as on a line; anything else as base64, which every
     // language decodes. A JSON string cannot hold bytes that are not UTF-8.
     Encoding encoding = resolve(bytes, format);
-    if (format == DataFormat::AUTO && encoding != Encoding::TEXT) {
-        encoding = Encoding::BASE64;
-    } else if (encoding == Encoding::TEXT && !isUtf8(bytes)) {
+    const bool autoBinary = format == DataFormat::AUTO && encoding != Encoding::TEXT;
+    if (autoBinary || (encoding == Encoding::TEXT && !isUtf8(bytes))) {
         encoding = Encoding::BASE64;
     }
     switch (encoding) {

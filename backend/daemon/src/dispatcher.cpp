@@ -116,7 +116,7 @@ tl::expected<void, std::string> Dispatcher::handle(ConnectionId id, const Record
     return {};
 }
 
-void Dispatcher::answer(ConnectionId to, const Record& call, Answer a) {
+void Dispatcher::answer(ConnectionId to, const Record& call, const Answer& a) {
     Record result;
     result.type = RecordType::RESULT;
     result.callId = call.callId;

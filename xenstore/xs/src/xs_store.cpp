@@ -143,6 +143,7 @@ public:
     Result<void> setPermissions(TransactionId txn, std::string_view path,
                                 const std::vector<Permission>& perms) override {
         std::vector<xs_permissions> xsPerms;
+        xsPerms.reserve(perms.size());
         for (const Permission& p : perms) {
             xsPerms.push_back({p.domid, toXsPerm(p.access)});
         }

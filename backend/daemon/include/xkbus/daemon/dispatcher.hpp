@@ -101,7 +101,7 @@ private:
         return r ? Answer{0, *r, {}} : Answer{toErrno(r.error()), 0, {}};
     }
 
-    void answer(ConnectionId to, const protocol::Record& call, Answer a);
+    void answer(ConnectionId to, const protocol::Record& call, const Answer& a);
     Answer apply(Connection& c, ConnectionId id, const protocol::Record& r);
     Answer open(Connection& c, ConnectionId id, const protocol::Record& r);
     Answer close(Connection& c, const protocol::Record& r);
