@@ -34,6 +34,7 @@ using namespace xkbus::daemon;
 // Where clients look for the daemon unless XKBUS_SOCKET says otherwise.
 constexpr const char* DEFAULT_SOCKET_PATH = "/run/xkbus/xkbusd.sock";
 constexpr const char* DEFAULT_CONFIG = "/etc/xkbus/xkbusd.conf";
+constexpr const char* DEFAULT_POLICY = "/etc/xkbus/policy.conf";
 constexpr int EXIT_ALREADY_RUNNING = 2;
 constexpr int EXIT_USAGE = 64;
 
@@ -46,6 +47,7 @@ struct Options {
     uint64_t maxQueuedBytesPerPeer = 64ull << 20;
     unsigned spinUs = 20;
     std::string level = "info";
+    std::string policyPath = DEFAULT_POLICY;
 };
 
 void raiseFileLimit(spdlog::logger& log) {
@@ -58,13 +60,15 @@ void raiseFileLimit(spdlog::logger& log) {
     }
 }
 
-// SIGTERM and SIGINT arrive on a descriptor the loop watches: the daemon
-// stops between two passes, never in the middle of one.
-Result<UniqueFd> stopSignals() {
+// SIGTERM and SIGINT (stop) and SIGHUP (reload the policy) arrive on a
+// descriptor the loop watches: the daemon acts between two passes, never in
+// the middle of one.
+Result<UniqueFd> controlSignals() {
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
     ::pthread_sigmask(SIG_BLOCK, &mask, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
     UniqueFd fd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
@@ -72,6 +76,26 @@ Result<UniqueFd> stopSignals() {
         return fail(Errc::NO_MEMORY);
     }
     return fd;
+}
+
+// The policy file with the limits the options give guests and local users.
+tl::expected<Policy, PolicyError> readPolicy(const Options& o) {
+    auto policy = loadPolicy(o.policyPath);
+    if (policy) {
+        policy->baseLimits.queuedBytes = o.maxQueuedBytesPerPeer;
+    }
+    return policy;
+}
+
+// SIGHUP: a file that does not parse leaves the policy in force untouched.
+void reloadPolicy(const Options& o, Dispatcher& dispatcher, spdlog::logger& log) {
+    auto policy = readPolicy(o);
+    if (!policy) {
+        log.error("policy not reloaded, the old one stays: {}", policy.error().describe());
+        return;
+    }
+    log.info("policy reloaded from {} ({} rule(s))", policy->file, policy->rules.size());
+    dispatcher.setPolicy(std::move(*policy));
 }
 
 core::CoreConfig coreConfig(const Options& o) {
@@ -140,7 +164,12 @@ int serve(const Options& o, const std::shared_ptr<spdlog::logger>& log) {
     }
     raiseFileLimit(*log);
     keepFreedMemory();
-    auto signals = stopSignals();
+    auto policy = readPolicy(o);
+    if (!policy) {
+        log->error("bad policy: {}", policy.error().describe());
+        return EXIT_USAGE;
+    }
+    auto signals = controlSignals();
     auto loop = EventLoop::create();
     if (!signals || !loop) {
         log->error("cannot start: out of descriptors or memory");
@@ -148,6 +177,9 @@ int serve(const Options& o, const std::shared_ptr<spdlog::logger>& log) {
     }
     core::Core core(coreConfig(o));
     Dispatcher dispatcher(core);
+    log->info("policy from {} ({} rule(s))", policy->file, policy->rules.size());
+    dispatcher.setPolicy(std::move(*policy));
+    dispatcher.onRefusal = [&log](const std::string& why) { log->warn("{}", why); };
     HubOptions hubOptions;
     hubOptions.spin = std::chrono::microseconds(o.spinUs);
     PeerHub hub(**loop, dispatcher, hubOptions, log);
@@ -166,11 +198,16 @@ int serve(const Options& o, const std::shared_ptr<spdlog::logger>& log) {
         (void)(*loop)->watch(xen->watchFd(), [&xen] { xen->onWatchReadable(); });
     }
     EventLoop& events = **loop;
-    (void)events.watch(signals->get(), [&events, &signals, &log] {
+    (void)events.watch(signals->get(), [&events, &signals, &log, &o, &dispatcher] {
         signalfd_siginfo info{};
-        (void)!::read(signals->get(), &info, sizeof info);
-        log->info("stopping on signal {}", info.ssi_signo);
-        events.stop();
+        while (::read(signals->get(), &info, sizeof info) == sizeof info) {
+            if (info.ssi_signo == SIGHUP) {
+                reloadPolicy(o, dispatcher, *log);
+                continue;
+            }
+            log->info("stopping on signal {}", info.ssi_signo);
+            events.stop();
+        }
     });
     log->info("serving {} bus(es) on {}", core.busCount(), o.socketPath);
     const auto ran = events.run();
@@ -213,6 +250,10 @@ int main(int argc, char** argv) {
     app.add_option("--trusted-socket", o.trustedSocketPath,
                    "second Unix socket whose clients are trusted as Limpets (may send "
                    "SYNTHETIC status messages); protect it with file permissions");
+    app.add_option("--policy", o.policyPath,
+                   "who may do what: the tenants' policy file (default " +
+                       std::string(DEFAULT_POLICY) +
+                       "; absent: the built-in defaults; SIGHUP reloads it; docs/security.md)");
     app.add_flag("--xen", o.xen, "also serve Xen guests through xenstore (dom0)");
     app.add_option("--guest-slots", o.slotsPerGuest,
                    "with --xen: device slots on bus 0 for every new guest (0: only slots "
