@@ -150,6 +150,17 @@ TEST(PolicyLoad, MissingFileIsTheDefaultsAndABadOneNamesItsPath) {
         << bad.error().describe();
 }
 
+// The example shipped in packaging/ (and shown in docs/security.md) parses.
+TEST(PolicyLoad, TheShippedExampleIsAValidPolicy) {
+    auto example = loadPolicy(XKBUS_POLICY_EXAMPLE);
+    ASSERT_TRUE(example) << example.error().describe();
+    EXPECT_EQ(example->rules.size(), 5u);
+    const Tenant web = Tenant::guest(7, "web", 3);
+    EXPECT_TRUE(example->decide(web, {Operation::OPEN_BUS, 3, {}}).allowed);
+    EXPECT_FALSE(example->decide(web, {Operation::OPEN_BUS, 2, {}}).allowed);
+    EXPECT_EQ(example->limitsFor(web).core.queuedBytes, 4u << 20);
+}
+
 TEST(PolicyPatterns, CoverPlainNamesAndNarrowerWildcards) {
     EXPECT_TRUE(patternCovers("$.A.*", "$.A.b"));
     EXPECT_TRUE(patternCovers("$.A.*", "$.A.b.c"));

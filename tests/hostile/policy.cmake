@@ -8,6 +8,7 @@ if(XKBUS_BUILD_TESTS)
                 ${CMAKE_CURRENT_LIST_DIR}/tenants_limits_e2e_test.cpp
         LIBS xkbus::frontend xkbus::connection xkbus::socket nlohmann_json::nlohmann_json
         LABELS integration)
-    target_compile_definitions(hostile_policy_tests PRIVATE XKBUSD_PATH="$<TARGET_FILE:xkbusd>")
-    add_dependencies(hostile_policy_tests xkbusd)
+    target_compile_definitions(hostile_policy_tests PRIVATE XKBUSD_PATH="$<TARGET_FILE:xkbusd>"
+                                                            XKBUS_CLI_PATH="$<TARGET_FILE:xkbus>")
+    add_dependencies(hostile_policy_tests xkbusd xkbus)
 endif()

@@ -222,6 +222,41 @@ TEST_F(PolicyE2eTest, IntrospectionShowsAnUnprivilegedTenantOnlyItself) {
     EXPECT_NE(all->find("$.Root.Secret"), std::string::npos);
 }
 
+// `xkbus stats`: each tenant's usage against its limits; nobody sees only
+// its own row, root every tenant's.
+TEST_F(PolicyE2eTest, StatsShowTenantsAgainstTheirLimitsAndOnlyItsOwnToAnUnprivilegedUser) {
+    const auto statsAs = [&](uid_t uid) {
+        const std::string out = m_dir + "/stats." + std::to_string(uid);
+        const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        const int status = runAs(uid, [&] {
+            ::dup2(fd, STDOUT_FILENO);
+            ::setenv("XKBUS_SOCKET", m_socket.c_str(), 1);
+            ::execl(XKBUS_CLI_PATH, "xkbus", "stats", static_cast<char*>(nullptr));
+            return 127;
+        });
+        ::close(fd);
+        std::ifstream in(out);
+        std::stringstream text;
+        text << in.rdbuf();
+        EXPECT_EQ(status, 0) << text.str();
+        return text.str();
+    };
+    auto c = connect();
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(openOn(c, 0));
+    const std::string mine = statsAs(NOBODY);
+    EXPECT_NE(mine.find("tenant uid 65534 (nobody) (charge group 0x2fffe): connections 1/64 "
+                        "ksocks 0/2048"),
+              std::string::npos)
+        << mine;
+    EXPECT_EQ(mine.find("tenant dom0"), std::string::npos) << mine;
+    const std::string all = statsAs(0);
+    EXPECT_NE(all.find("tenant dom0 (charge group 0x0): connections 2/4096 ksocks 1/65536"),
+              std::string::npos)
+        << all;
+    EXPECT_NE(all.find("tenant uid 65534 (nobody)"), std::string::npos) << all;
+}
+
 TEST_F(PolicyE2eTest, SighupChangesADecisionAndABadFileKeepsTheOldPolicy) {
     const auto opensBus1 = [&] {
         return runAs(NOBODY, [&] {
