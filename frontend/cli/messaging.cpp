@@ -41,7 +41,8 @@ Result<std::string> dataOrSay(const std::string& spec, Encoding encoding) {
 int failToStart(uint32_t bus, Errc e) {
     const bool opening = e == Errc::NO_DAEMON || e == Errc::ACCESS_DENIED ||
                          e == Errc::NOT_A_SOCKET || e == Errc::NAME_TOO_LONG ||
-                         e == Errc::NO_SUCH_DEVICE || e == Errc::DISCONNECTED;
+                         e == Errc::NO_SUCH_DEVICE || e == Errc::DISCONNECTED ||
+                         e == Errc::PERMISSION_DENIED; // the daemon's policy keeps the bus from us
     return opening ? failToOpen(bus, e) : EXIT_FAILED;
 }
 
