@@ -9,6 +9,7 @@
 #include "xen_frontdoor.hpp"
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <malloc.h>
@@ -98,6 +99,37 @@ void reloadPolicy(const Options& o, Dispatcher& dispatcher, spdlog::logger& log)
     dispatcher.setPolicy(std::move(*policy));
 }
 
+// One line per refusal, but a tenant looping on refused calls must not turn
+// the log into its weapon: past a burst per second the lines are counted,
+// and the count is logged with the first refusal of a later second.
+class RefusalLog {
+public:
+    explicit RefusalLog(std::shared_ptr<spdlog::logger> log) : m_log(std::move(log)) {}
+    void operator()(const std::string& line) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - m_windowStart >= std::chrono::seconds(1)) {
+            if (m_suppressed > 0) {
+                m_log->warn("{} more refusal(s) not logged in the last second", m_suppressed);
+            }
+            m_windowStart = now;
+            m_inWindow = 0;
+            m_suppressed = 0;
+        }
+        if (m_inWindow++ < BURST) {
+            m_log->warn("{}", line);
+        } else {
+            ++m_suppressed;
+        }
+    }
+
+private:
+    static constexpr unsigned BURST = 50;
+    std::shared_ptr<spdlog::logger> m_log;
+    std::chrono::steady_clock::time_point m_windowStart{};
+    unsigned m_inWindow = 0;
+    unsigned m_suppressed = 0;
+};
+
 core::CoreConfig coreConfig(const Options& o) {
     core::CoreConfig c;
     c.initialBuses = o.buses;
@@ -179,7 +211,7 @@ int serve(const Options& o, const std::shared_ptr<spdlog::logger>& log) {
     Dispatcher dispatcher(core);
     log->info("policy from {} ({} rule(s))", policy->file, policy->rules.size());
     dispatcher.setPolicy(std::move(*policy));
-    dispatcher.onRefusal = [&log](const std::string& why) { log->warn("{}", why); };
+    dispatcher.onRefusal = RefusalLog(log);
     HubOptions hubOptions;
     hubOptions.spin = std::chrono::microseconds(o.spinUs);
     PeerHub hub(**loop, dispatcher, hubOptions, log);
@@ -240,7 +272,8 @@ int main(int argc, char** argv) {
     app.add_option("--buses", o.buses, "number of buses to start with (like kbus_num_devices)")
         ->check(CLI::Range(1u, 256u));
     app.add_option("--max-queued-bytes", o.maxQueuedBytesPerPeer,
-                   "bytes the queues of one client may hold on one bus");
+                   "bytes the queues of one tenant (a guest, a local user) may hold, on every bus, "
+                   "unless the policy sets its queued_bytes");
     app.add_option("--spin-us", o.spinUs,
                    "microseconds the daemon keeps looking at busy rings before it sleeps "
                    "(0: never; never on a single CPU)")

@@ -515,10 +515,10 @@ Limits defaultLimits(Tenant::Kind kind, const core::TenantLimits& base) {
     if (kind == Tenant::Kind::DOM0) {
         // Still counted, so a runaway dom0 client is bounded too, but wide
         // enough for KBUS's own test suites and a Limpet carrying a host.
-        l.core = core::TenantLimits{65536,    1u << 20,
-                                    1u << 21, 64ull << 20,
-                                    1u << 20, std::max<uint64_t>(base.queuedBytes, 1ull << 30),
-                                    4096};
+        // Queued bytes stay the operator's --max-queued-bytes: memory is what
+        // runs out first, and that option is the operator's word on it.
+        l.core = core::TenantLimits{65536,    1u << 20,         1u << 21, 64ull << 20,
+                                    1u << 20, base.queuedBytes, 4096};
         l.connections = 4096;
         l.busesCreated = 256;
     }
