@@ -171,7 +171,12 @@ int monitor(const Options& o, std::vector<std::string> names, bool allBuses, boo
             }
             // QUEUE_FULL: reporting is on, but not every existing replier fitted.
             auto on = k.channel().control(protocol::Control::REPORT_REPLIER_BINDS, 1);
-            if (!on && on.error() != Errc::QUEUE_FULL) {
+            if (!on && on.error() == Errc::PERMISSION_DENIED) {
+                // The daemon's policy keeps bus-wide settings from this user:
+                // the messages are still worth watching.
+                fmt::print(stderr, "xkbus: monitor: not allowed to turn on replier bind "
+                                   "reports; bind events show only if someone else did\n");
+            } else if (!on && on.error() != Errc::QUEUE_FULL) {
                 return fail(on.error());
             }
         }

@@ -257,6 +257,44 @@ TEST_F(PolicyE2eTest, StatsShowTenantsAgainstTheirLimitsAndOnlyItsOwnToAnUnprivi
     EXPECT_NE(all.find("tenant uid 65534 (nobody)"), std::string::npos) << all;
 }
 
+// `xkbus monitor` asks for replier bind reports, a bus-wide setting a local
+// user may not change: it says so and watches the messages anyway.
+TEST_F(PolicyE2eTest, MonitorByALocalUserWatchesWithoutTurningOnBindReports) {
+    const std::string out = m_dir + "/monitor.out";
+    const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const pid_t monitor = spawnAs(DAEMON_USER, [&] {
+        ::dup2(fd, STDOUT_FILENO);
+        ::dup2(fd, STDERR_FILENO);
+        ::setenv("XKBUS_SOCKET", m_socket.c_str(), 1);
+        ::execl(XKBUS_CLI_PATH, "xkbus", "monitor", "$.M.*", "--count", "1", "--timeout", "30",
+                static_cast<char*>(nullptr));
+        return 127;
+    });
+    ::close(fd);
+    auto c = connect();
+    ASSERT_TRUE(c);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    bool bound = false;
+    while (!bound && std::chrono::steady_clock::now() < deadline) {
+        auto b = (*c)->introspect(0, protocol::Introspect::BINDINGS);
+        bound = b && b->find("\"$.M.*\"") != std::string::npos;
+        if (!bound) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+    ASSERT_TRUE(bound) << "the monitor never bound";
+    auto sender = openOn(c, 0);
+    ASSERT_TRUE(sender);
+    ASSERT_TRUE((*sender)->send(makeMessage("$.M.x", "seen")));
+    EXPECT_EQ(reap(monitor), 0);
+    std::ifstream in(out);
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_NE(text.str().find("not allowed to turn on replier bind reports"), std::string::npos)
+        << text.str();
+    EXPECT_NE(text.str().find("$.M.x"), std::string::npos) << text.str();
+}
+
 TEST_F(PolicyE2eTest, SighupChangesADecisionAndABadFileKeepsTheOldPolicy) {
     const auto opensBus1 = [&] {
         return runAs(NOBODY, [&] {
