@@ -2,6 +2,7 @@
 // file and its message) and a matrix of tenants x operations x rules.
 #include <cstdlib>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xkbus/daemon/policy.hpp>
 
@@ -148,6 +149,21 @@ TEST(PolicyLoad, MissingFileIsTheDefaultsAndABadOneNamesItsPath) {
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error().describe().rfind(std::string(path) + ":2: match: `nobody`", 0), 0u)
         << bad.error().describe();
+}
+
+TEST(PolicyLoad, AFileOthersCanWriteIsNotTrusted) {
+    char path[] = "/tmp/xkbus-policy-XXXXXX";
+    const int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+    ASSERT_TRUE(loadPolicy(path)) << "an empty file of ours: the defaults";
+    ASSERT_EQ(::chmod(path, 0666), 0);
+    auto refused = loadPolicy(path);
+    ::unlink(path);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().describe(),
+              std::string(path) + ": not trusted: writable by its group or by others (chmod go-w " +
+                  path + ")");
 }
 
 // The example shipped in packaging/ (and shown in docs/security.md) parses.

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <ini.h>
 #include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <xkbus/common/names.hpp>
 #include <xkbus/daemon/policy.hpp>
 
@@ -561,7 +563,26 @@ tl::expected<Policy, PolicyError> parsePolicy(std::string_view text, std::string
     return std::move(p.policy);
 }
 
+// Whoever may write the policy may give themselves every right: a file
+// others could change is refused rather than trusted.
+static std::optional<std::string> unsafeOwnership(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        return std::nullopt; // the open below says why
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        return "writable by its group or by others (chmod go-w " + path + ")";
+    }
+    if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+        return "owned by uid " + std::to_string(st.st_uid) + ", neither root nor xkbusd's user";
+    }
+    return std::nullopt;
+}
+
 tl::expected<Policy, PolicyError> loadPolicy(const std::string& path) {
+    if (auto unsafe = unsafeOwnership(path)) {
+        return tl::unexpected(PolicyError{path, 0, "not trusted: " + *unsafe});
+    }
     std::ifstream in(path);
     if (!in) {
         if (errno == ENOENT) {

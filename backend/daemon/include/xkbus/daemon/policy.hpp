@@ -137,7 +137,9 @@ struct PolicyError {
 };
 
 tl::expected<Policy, PolicyError> parsePolicy(std::string_view text, std::string file);
-// A missing file is the built-in defaults; an unreadable one is an error.
+// A missing file is the built-in defaults; an unreadable one is an error,
+// and so is one its group, others, or a user other than root or the
+// daemon's own could write.
 tl::expected<Policy, PolicyError> loadPolicy(const std::string& path);
 
 // The defaults of each kind of tenant (docs/security.md), from the limits
