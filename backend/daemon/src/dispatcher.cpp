@@ -63,12 +63,16 @@ void Dispatcher::applyLimits(const Tenant& t) {
 }
 
 bool Dispatcher::permits(const Connection& c, Operation op, uint32_t bus, std::string_view name) {
-    const Decision d = m_policy.decide(c.peer.tenant, Request{op, bus, name});
-    if (!d.allowed && onRefusal) {
+    const Request request{op, bus, name};
+    if (m_policy.allows(c.peer.tenant, request)) {
+        return true;
+    }
+    if (onRefusal) {
+        const Decision d = m_policy.decide(c.peer.tenant, request);
         onRefusal(fmt::format("refused {}: {} on bus {}{}{} (rule: {})", c.peer.tenant.label(),
                               operationName(op), bus, name.empty() ? "" : " ", name, d.rule));
     }
-    return d.allowed;
+    return false;
 }
 
 // Rights the core enforces per Ksock as well, so a Ksock opened under a
@@ -76,7 +80,7 @@ bool Dispatcher::permits(const Connection& c, Operation op, uint32_t bus, std::s
 // check were bypassed.
 core::Rights Dispatcher::rightsOf(const Connection& c) const {
     const auto may = [&](Operation op) {
-        return m_policy.decide(c.peer.tenant, Request{op, 0, {}}).allowed;
+        return m_policy.allows(c.peer.tenant, Request{op, 0, {}});
     };
     const bool settings = may(Operation::BUS_SETTINGS);
     return core::Rights{.busSettings = settings,
@@ -444,7 +448,7 @@ Dispatcher::Answer Dispatcher::newBus(const Connection& c) {
 
 // Each tenant's usage against its limits, for `xkbus stats`.
 nlohmann::json Dispatcher::tenantUsages(const Connection& asker) const {
-    const bool all = m_policy.decide(asker.peer.tenant, {Operation::INTROSPECT_ALL, 0, {}}).allowed;
+    const bool all = m_policy.allows(asker.peer.tenant, {Operation::INTROSPECT_ALL, 0, {}});
     nlohmann::json out = nlohmann::json::array();
     for (const auto& [group, state] : m_tenants) {
         if (!all && group != asker.peer.chargeGroup) {
@@ -481,8 +485,7 @@ Dispatcher::Answer Dispatcher::introspect(const Connection& c, const Record& r) 
     if (!permits(c, Operation::OPEN_BUS, busIndex)) {
         return Answer{EPERM, 0, {}};
     }
-    const bool all =
-        m_policy.decide(c.peer.tenant, {Operation::INTROSPECT_ALL, busIndex, {}}).allowed;
+    const bool all = m_policy.allows(c.peer.tenant, {Operation::INTROSPECT_ALL, busIndex, {}});
     const auto visible = [&](KsockId ksock) {
         const auto k = bus->inspect(ksock);
         return all || (k && k->chargeGroup == c.peer.chargeGroup);

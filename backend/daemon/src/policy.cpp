@@ -470,27 +470,25 @@ const Rule* Policy::ruleFor(const Tenant& t) const {
     return it == rules.end() ? nullptr : &*it;
 }
 
-Decision Policy::decide(const Tenant& t, const Request& r) const {
+// No strings are built here: the dispatcher asks on every bind and send,
+// and only a refusal needs its rule spelt out (decide()).
+Verdict Policy::judge(const Tenant& t, const Request& r) const {
     const Rule* rule = ruleFor(t);
-    const auto byDefault = [&] {
-        return Decision{defaultAllows(t, r), "default for " + std::string(kindName(t.kind))};
-    };
+    const Verdict byDefault{defaultAllows(t, r), nullptr, 0, {}};
     if (rule == nullptr) {
-        return byDefault();
+        return byDefault;
     }
     const auto byFlag = [&](const Rule::Field<bool>& f, std::string_view key) {
-        return f.value ? Decision{*f.value, ruleLabel(*this, *rule, f.line, key)} : byDefault();
+        return f.value ? Verdict{*f.value, rule, f.line, key} : byDefault;
     };
     const auto byNames = [&](const Rule::Field<std::vector<std::string>>& f, std::string_view key) {
-        return f.value
-                   ? Decision{coveredByAny(*f.value, r.name), ruleLabel(*this, *rule, f.line, key)}
-                   : byDefault();
+        return f.value ? Verdict{coveredByAny(*f.value, r.name), rule, f.line, key} : byDefault;
     };
     switch (r.op) {
     case Operation::OPEN_BUS:
-        return rule->buses.value ? Decision{busAllowed(*rule->buses.value, t, r.bus),
-                                            ruleLabel(*this, *rule, rule->buses.line, "buses")}
-                                 : byDefault();
+        return rule->buses.value ? Verdict{busAllowed(*rule->buses.value, t, r.bus), rule,
+                                           rule->buses.line, "buses"}
+                                 : byDefault;
     case Operation::BIND_LISTENER:
         return byNames(rule->listen, "listen");
     case Operation::BIND_REPLIER:
@@ -508,7 +506,13 @@ Decision Policy::decide(const Tenant& t, const Request& r) const {
     case Operation::NETWORK_IDS:
         return byFlag(rule->networkIds, "network_ids");
     }
-    return byDefault();
+    return byDefault;
+}
+
+Decision Policy::decide(const Tenant& t, const Request& r) const {
+    const Verdict v = judge(t, r);
+    return Decision{v.allowed, v.rule != nullptr ? ruleLabel(*this, *v.rule, v.line, v.key)
+                                                 : "default for " + std::string(kindName(t.kind))};
 }
 
 Limits defaultLimits(Tenant::Kind kind, const core::TenantLimits& base) {

@@ -117,6 +117,14 @@ struct Rule {
     bool matches(const Tenant& t) const;
 };
 
+// A decision without its text: the rule (nullptr: the defaults) and where.
+struct Verdict {
+    bool allowed = false;
+    const Rule* rule = nullptr;
+    unsigned line = 0;
+    std::string_view key;
+};
+
 struct Policy {
     std::string file = "built-in defaults"; // for the rule names in decisions
     std::vector<Rule> rules;                // first match wins
@@ -124,6 +132,9 @@ struct Policy {
 
     // The first rule matching `t`, or nullptr (the defaults apply).
     const Rule* ruleFor(const Tenant& t) const;
+    Verdict judge(const Tenant& t, const Request& r) const;
+    bool allows(const Tenant& t, const Request& r) const { return judge(t, r).allowed; }
+    // The same with the rule spelt out, for the log line of a refusal.
     Decision decide(const Tenant& t, const Request& r) const;
     Limits limitsFor(const Tenant& t) const;
 };
