@@ -27,6 +27,9 @@ class TenantLimitsE2eTest : public TenantDaemonTest {
 protected:
     void SetUp() override {
         TenantDaemonTest::SetUp();
+        if (IsSkipped()) {
+            return;
+        }
         writePolicy("[tenant attacker]\nmatch = user:nobody\nksocks = " + std::to_string(KSOCKS) +
                     "\nbindings = " + std::to_string(BINDINGS) +
                     "\nconnections = " + std::to_string(CONNECTIONS) +
