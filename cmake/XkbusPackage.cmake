@@ -79,6 +79,7 @@ foreach(component xkbusd xkbus-tools libxkbus-dev python3-xkbus ${runtime_compon
             DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/${component} COMPONENT ${component})
 endforeach()
 install(FILES ${PROJECT_SOURCE_DIR}/docs/xen.md ${PROJECT_SOURCE_DIR}/packaging/xkbus-guest@.service
+              ${PROJECT_SOURCE_DIR}/packaging/policy.conf.example
         DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/xkbusd COMPONENT xkbusd)
 file(MAKE_DIRECTORY ${PROJECT_BINARY_DIR}/packaging)
 execute_process(COMMAND gzip -9nc ${PROJECT_SOURCE_DIR}/packaging/changelog
@@ -122,7 +123,7 @@ set(CPACK_COMPONENT_XKBUS-TOOLS_DESCRIPTION "command-line client and bus bridge 
 
 set(CPACK_DEBIAN_LIBXKBUS-DEV_PACKAGE_NAME libxkbus-dev)
 set(CPACK_DEBIAN_LIBXKBUS-DEV_PACKAGE_SECTION libdevel)
-set(CPACK_DEBIAN_LIBXKBUS-DEV_PACKAGE_DEPENDS "libexpected-dev, libxen-dev")
+set(CPACK_DEBIAN_LIBXKBUS-DEV_PACKAGE_DEPENDS "libexpected-dev, libxen-dev, libinih-dev")
 set(CPACK_COMPONENT_LIBXKBUS-DEV_DESCRIPTION "development files for xkbus clients
  Headers, static libraries, pkg-config files and the CMake package of the
  xkbus client libraries: the C++ API (xkbus::Ksock) and the libkbus C API.")

@@ -51,6 +51,26 @@ void printBindings(uint32_t bus, const Json& j) {
     }
 }
 
+// Each tenant's usage against its limits (a tenant without the policy's
+// `introspect = all` is sent only its own row).
+void printTenants(const Json& j) {
+    if (!j.contains("tenants")) {
+        return; // an older daemon
+    }
+    constexpr const char* COLUMNS[] = {"connections",  "ksocks",        "bindings",
+                                       "index_nodes",  "name_bytes",    "queued_messages",
+                                       "queued_bytes", "pending_sends", "buses_created"};
+    for (const auto& t : j["tenants"]) {
+        fmt::print("tenant {} (charge group {:#x}):", t["tenant"].get<std::string>(),
+                   t["group"].get<uint32_t>());
+        for (const char* column : COLUMNS) {
+            fmt::print(" {} {}/{}", column, t[column]["used"].get<uint64_t>(),
+                       t[column]["limit"].get<uint64_t>());
+        }
+        fmt::print("\n");
+    }
+}
+
 void printStats(const Json& j) {
     fmt::print("bus {}: next ksock {} next msg {} unsent unbindings {}{}\n", j["bus"].get<int>(),
                j["next_ksock_id"].get<uint32_t>(), j["next_serial"].get<uint32_t>(),
@@ -65,6 +85,7 @@ void printStats(const Json& j) {
                    k["awaiting_replies"].get<uint32_t>(), k["unreplied_to"].get<uint32_t>(),
                    k["sending"].get<bool>() ? ", sending" : "");
     }
+    printTenants(j);
 }
 
 } // namespace
@@ -123,6 +144,9 @@ int buses(const Options& o) {
         auto bound = ask(**c, bus, Introspect::BINDINGS);
         if (!st || !bound) {
             const Errc e = !st ? st.error() : bound.error();
+            if (e == Errc::PERMISSION_DENIED) {
+                continue; // the policy keeps this bus from us; later ones may be ours
+            }
             if (e != Errc::NO_SUCH_DEVICE) {
                 return failWith(fmt::format("bus {}", bus), e);
             }

@@ -41,7 +41,8 @@ Result<std::string> dataOrSay(const std::string& spec, Encoding encoding) {
 int failToStart(uint32_t bus, Errc e) {
     const bool opening = e == Errc::NO_DAEMON || e == Errc::ACCESS_DENIED ||
                          e == Errc::NOT_A_SOCKET || e == Errc::NAME_TOO_LONG ||
-                         e == Errc::NO_SUCH_DEVICE || e == Errc::DISCONNECTED;
+                         e == Errc::NO_SUCH_DEVICE || e == Errc::DISCONNECTED ||
+                         e == Errc::PERMISSION_DENIED; // the daemon's policy keeps the bus from us
     return opening ? failToOpen(bus, e) : EXIT_FAILED;
 }
 
@@ -170,7 +171,12 @@ int monitor(const Options& o, std::vector<std::string> names, bool allBuses, boo
             }
             // QUEUE_FULL: reporting is on, but not every existing replier fitted.
             auto on = k.channel().control(protocol::Control::REPORT_REPLIER_BINDS, 1);
-            if (!on && on.error() != Errc::QUEUE_FULL) {
+            if (!on && on.error() == Errc::PERMISSION_DENIED) {
+                // The daemon's policy keeps bus-wide settings from this user:
+                // the messages are still worth watching.
+                fmt::print(stderr, "xkbus: monitor: not allowed to turn on replier bind "
+                                   "reports; bind events show only if someone else did\n");
+            } else if (!on && on.error() != Errc::QUEUE_FULL) {
                 return fail(on.error());
             }
         }

@@ -187,7 +187,21 @@ synthetic() { grep -qF "\"name\":\"$2\"" "$1"; }
 
 if [ "$SCENARIOS" = all ] && { wanted daemon || wanted destroy; }; then
     say "=== xkbusd --xen scenarios"
-    xkbusd --xen --socket "$XKBUS_SOCKET" >/tmp/xkbusd.log 2>&1 &
+    # The guest's policy (docs/security.md): its slot's bus only, repliers
+    # only under the names the cases use. Its Limpet (limpet-guest-bus-to-dom0)
+    # asks for replier bind reports and forwards with its network id, which
+    # guests may not do by default. Matched by domid and by name, so both
+    # matchers meet a real xenstore.
+    POLICY=/tmp/xkbus-policy.conf
+    cat >"$POLICY" <<EOF
+[tenant harness-guest]
+match = domid:$D domain:xkbus-guest
+buses = slot
+reply = \$.Xen.* \$.Smoke
+bus_settings = yes
+network_ids = yes
+EOF
+    xkbusd --xen --socket "$XKBUS_SOCKET" --buses 2 --policy "$POLICY" >/tmp/xkbusd.log 2>&1 &
     XKBUSD=$!
     if wait_for 60 test -S "$XKBUS_SOCKET" && daemon_up; then
         pass daemon-start "xkbusd --xen pid $XKBUSD, socket $XKBUS_SOCKET"
@@ -338,6 +352,42 @@ if [ "$SCENARIOS" = all ] && wanted daemon; then
         else
             fail limpet-guest-bus-to-dom0 "the proxy binding never appeared on dom0's bus: $(gresult limpet-guest 1)"
         fi
+    fi
+
+    # the policy: the guest is refused a bus outside its slot and a replier
+    # name outside its rule (EPERM, one log line each, naming the rule),
+    # while dom0 still uses both
+    if dcase guest-policy-refusals; then
+        gcmd policy-refused guest-policy '$.Forbidden.Echo'
+        r="$(gresult guest-policy 120)"
+        refused="refused dom$D (xkbus-guest)"
+        if ! grep -qF "$refused: open bus on bus 1 (rule: $POLICY:3 [tenant harness-guest] buses)" /tmp/xkbusd.log; then
+            fail guest-policy-refusals "no log line for bus 1; guest: $r; log: $(grep refused /tmp/xkbusd.log | tail -3 | clean)"
+        elif ! grep -qF "$refused: bind as replier on bus 0 \$.Forbidden.Echo (rule: $POLICY:4 [tenant harness-guest] reply)" /tmp/xkbusd.log; then
+            fail guest-policy-refusals "no log line for the replier; guest: $r; log: $(grep refused /tmp/xkbusd.log | tail -3 | clean)"
+        else
+            case "$r" in
+            PASS*) pass guest-policy-refusals "guest: ${r#PASS }" ;;
+            *) fail guest-policy-refusals "guest: $r" ;;
+            esac
+        fi
+    fi
+
+    # dom0 is not bound by the guest's rule: bus 1 and that name serve it
+    if dcase dom0-unaffected-by-guest-policy; then
+        xkbus --bus 1 reply '$.Forbidden.Echo' --data dom0-only --count 1 >/tmp/dom0-forbidden.log 2>&1 &
+        forbidden=$!
+        if wait_for 30 sh -c "xkbus --bus 1 bindings --json | grep -qF '\"name\":\"\$.Forbidden.Echo\"'"; then
+            out="$(xkbus --bus 1 call '$.Forbidden.Echo' from-dom0 --timeout 60 --json 2>&1)"
+            case "$out" in
+            *'"data":"dom0-only"'*) pass dom0-unaffected-by-guest-policy "$(echo "$out" | clean 160)" ;;
+            *) fail dom0-unaffected-by-guest-policy "reply: $(echo "$out" | clean)" ;;
+            esac
+        else
+            fail dom0-unaffected-by-guest-policy "dom0's replier on bus 1 never bound: $(clean </tmp/dom0-forbidden.log)"
+        fi
+        kill "$forbidden" 2>/dev/null
+        wait "$forbidden" 2>/dev/null
     fi
 fi
 

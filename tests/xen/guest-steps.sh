@@ -179,6 +179,29 @@ bigmsg-send)
     *) result "$1" "FAIL: exit $rc: $(echo "$out" | tr -d '\n' | cut -c1-200)" ;;
     esac
     ;;
+policy-refused)
+    # policy-refused KEY NAME: dom0's policy gives this guest its slot's bus
+    # only, and no replier outside $.Xen.*: opening bus 1 and serving NAME
+    # must both fail with EPERM, at once (no timeout reached)
+    key="$1"
+    out="$(xkbus --bus 1 listen '$.Xen.Policy.*' --count 1 --timeout 60 --json 2>&1)"
+    rc=$?
+    case "$rc:$out" in
+    1:*"permission denied (errno 1)"*) ;;
+    *)
+        result "$key" "FAIL: bus 1: exit $rc: $(echo "$out" | tr -d '\n' | cut -c1-160)"
+        exit 0
+        ;;
+    esac
+    out2="$(xkbus reply "$2" --data never --count 1 --json 2>&1)"
+    rc2=$?
+    case "$rc2:$out2" in
+    1:*"serve $2: permission denied"*)
+        result "$key" "PASS bus 1: $(echo "$out" | tr -d '\n' | cut -c1-80); $2: $(echo "$out2" | tr -d '\n' | cut -c1-80)"
+        ;;
+    *) result "$key" "FAIL: serve $2: exit $rc2: $(echo "$out2" | tr -d '\n' | cut -c1-160)" ;;
+    esac
+    ;;
 c-smoke)
     if out="$(xkbus-xen-c-smoke 2>&1)"; then
         result c-smoke "PASS $(echo "$out" | tr -d '\n' | cut -c1-100)"

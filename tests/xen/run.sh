@@ -151,7 +151,7 @@ if [ "$SCENARIOS" = all ]; then
         guest-wildcard-listen guest-replier-sigkill-read-ignored
         guest-replier-sigkill-queued-goneaway guest-reconnect-freed-slot
         daemon-large-message-guest-to-dom0 daemon-large-message-dom0-to-guest c-smoke-in-guest
-        limpet-guest-bus-to-dom0)
+        limpet-guest-bus-to-dom0 guest-policy-refusals dom0-unaffected-by-guest-policy)
     group destroy && expected+=(domain-destroy-synthetic-replies domain-destroy-release-cleanup
         daemon-survives)
 fi

@@ -1,7 +1,9 @@
 // Records in, core calls, records out. See dispatcher.hpp.
 #include <algorithm>
+#include <fmt/format.h>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <xkbus/common/names.hpp>
 #include <xkbus/daemon/dispatcher.hpp>
 
 namespace xkbus::daemon {
@@ -33,8 +35,57 @@ Dispatcher::Dispatcher(core::Core& core, Quotas quotas) : m_core(core), m_quotas
 
 ConnectionId Dispatcher::connect(const PeerInfo& peer) {
     const ConnectionId id = m_nextConnection++;
-    m_connections[id].peer = peer;
+    Connection& c = m_connections[id];
+    c.peer = peer;
+    auto [state, first] = m_tenants.try_emplace(peer.chargeGroup, TenantState{peer.tenant});
+    if (first) {
+        applyLimits(peer.tenant);
+    }
+    ++state->second.connections;
+    c.overLimit = state->second.connections > m_policy.limitsFor(peer.tenant).connections;
     return id;
+}
+
+void Dispatcher::setPolicy(Policy policy) {
+    m_policy = std::move(policy);
+    m_limitsFromPolicy = true;
+    for (const auto& [group, state] : m_tenants) {
+        applyLimits(state.tenant);
+    }
+}
+
+// The core counts what each charge group holds; the policy says how much.
+void Dispatcher::applyLimits(const Tenant& t) {
+    if (!m_limitsFromPolicy) {
+        return; // the core's configured limits hold for everyone
+    }
+    m_core.setGroupLimits(t.chargeGroup(), m_policy.limitsFor(t).core);
+}
+
+bool Dispatcher::permits(const Connection& c, Operation op, uint32_t bus, std::string_view name) {
+    const Request request{op, bus, name};
+    if (m_policy.allows(c.peer.tenant, request)) {
+        return true;
+    }
+    if (onRefusal) {
+        const Decision d = m_policy.decide(c.peer.tenant, request);
+        onRefusal(fmt::format("refused {}: {} on bus {}{}{} (rule: {})", c.peer.tenant.label(),
+                              operationName(op), bus, name.empty() ? "" : " ", name, d.rule));
+    }
+    return false;
+}
+
+// Rights the core enforces per Ksock as well, so a Ksock opened under a
+// policy keeps that policy's bus-wide rights even if the dispatcher's own
+// check were bypassed.
+core::Rights Dispatcher::rightsOf(const Connection& c) const {
+    const auto may = [&](Operation op) {
+        return m_policy.allows(c.peer.tenant, Request{op, 0, {}});
+    };
+    const bool settings = may(Operation::BUS_SETTINGS);
+    return core::Rights{.busSettings = settings,
+                        .networkIds = may(Operation::NETWORK_IDS),
+                        .blockBinds = settings}; // holding back every bind is bus-wide too
 }
 
 size_t Dispatcher::ksockCount(ConnectionId id) const {
@@ -80,8 +131,15 @@ tl::expected<void, std::string> Dispatcher::handle(ConnectionId id, const Record
             return tl::unexpected<std::string>("unsupported protocol version " +
                                                std::to_string(r.arg));
         }
-        c.greeted = true;
-        answer(id, r, Answer{});
+        // Too many connections for its tenant: the client is told EMFILE
+        // and can do nothing more (every call before HELLO is a violation).
+        c.greeted = !c.overLimit;
+        answer(id, r, c.overLimit ? Answer{EMFILE, 0, {}} : Answer{});
+        if (c.overLimit && onRefusal) {
+            onRefusal(fmt::format("refused {}: a connection beyond its limit of {}",
+                                  c.peer.tenant.label(),
+                                  m_policy.limitsFor(c.peer.tenant).connections));
+        }
         return {};
     }
     if (!c.greeted) {
@@ -138,9 +196,9 @@ Dispatcher::Answer Dispatcher::apply(Connection& c, ConnectionId id, const Recor
     case RecordType::CLOSE:
         return close(c, r);
     case RecordType::NEW_BUS:
-        return from(widen(m_core.newBus()));
+        return newBus(c);
     case RecordType::INTROSPECT:
-        return introspect(r);
+        return introspect(c, r);
     default:
         break;
     }
@@ -157,7 +215,7 @@ Dispatcher::Answer Dispatcher::apply(Connection& c, ConnectionId id, const Recor
     case RecordType::FIND_REPLIER:
         return from(widen(bus.findReplier(r.body.name())));
     case RecordType::SEND:
-        return send(h, r);
+        return send(c, h, r);
     case RecordType::DISCARD: {
         auto done = bus.discard(h.ksock);
         shipEvents(h.bus);
@@ -166,7 +224,7 @@ Dispatcher::Answer Dispatcher::apply(Connection& c, ConnectionId id, const Recor
     case RecordType::NEXT:
         return next(h);
     case RecordType::CONTROL:
-        return control(h, r);
+        return control(c, h, r);
     default:
         return Answer{EINVAL, 0, {}};
     }
@@ -180,11 +238,15 @@ Dispatcher::Answer Dispatcher::open(Connection& c, ConnectionId id, const Record
     if (c.handles.size() >= m_quotas.maxKsocksPerConnection || r.handle > c.peer.maxHandle) {
         return Answer{toErrno(Errc::TOO_MANY), 0, {}};
     }
+    if (!permits(c, Operation::OPEN_BUS, r.arg)) {
+        return Answer{EPERM, 0, {}};
+    }
     const core::OpenOptions options{
         .writable = (r.value & protocol::OPEN_WRITABLE) != 0,
         .ownerTag = c.peer.domid != 0 ? c.peer.domid : c.peer.pid,
         .mayMarkSynthetic = c.peer.trusted,
         .chargeGroup = c.peer.chargeGroup,
+        .may = rightsOf(c),
     };
     auto ksock = bus->open(options);
     if (!ksock) {
@@ -225,6 +287,11 @@ Dispatcher::Answer Dispatcher::bindOrUnbind(Connection& c, Handle& h, const Reco
     core::Bus& bus = *m_core.bus(h.bus);
     const bool replier = r.arg != 0;
     const std::string_view name = r.body.name();
+    // A name that is not a valid binding gets KBUS's own error from the core.
+    if (binding && checkBindName(name) &&
+        !permits(c, replier ? Operation::BIND_REPLIER : Operation::BIND_LISTENER, h.bus, name)) {
+        return Answer{EPERM, 0, {}};
+    }
     auto done = binding ? bus.bind(h.ksock, name, replier) : bus.unbind(h.ksock, name, replier);
     shipEvents(h.bus);
     if (!done) {
@@ -240,7 +307,26 @@ Dispatcher::Answer Dispatcher::bindOrUnbind(Connection& c, Handle& h, const Reco
     return Answer{};
 }
 
-Dispatcher::Answer Dispatcher::send(Handle& h, const Record& r) {
+// Replies are always allowed: the bus guarantees every request an answer,
+// and a replier was allowed to bind already.
+bool Dispatcher::sendPermitted(const Connection& c, const Handle& h, const Record& r) {
+    const MsgId id = r.header.id;
+    if (id.networkId != 0 && !permits(c, Operation::NETWORK_IDS, h.bus)) {
+        return false;
+    }
+    const std::string_view name = r.body.name();
+    if (r.header.inReplyTo.isSet() || !checkMessageName(name)) {
+        return true; // a bad name gets KBUS's own error from the core
+    }
+    const bool request = (r.header.flags & FLAG_WANT_A_REPLY) != 0;
+    return permits(c, request ? Operation::SEND_REQUEST : Operation::SEND_ANNOUNCEMENT, h.bus,
+                   name);
+}
+
+Dispatcher::Answer Dispatcher::send(const Connection& c, Handle& h, const Record& r) {
+    if (!sendPermitted(c, h, r)) {
+        return Answer{EPERM, 0, {}};
+    }
     core::Bus& bus = *m_core.bus(h.bus);
     auto sent = bus.send(h.ksock, protocol::messageOf(r));
     shipEvents(h.bus);
@@ -263,7 +349,7 @@ Dispatcher::Answer Dispatcher::sendBatch(Connection& c, uint32_t handle,
     }
     std::vector<std::byte> outcomes;
     for (const Record& one : sends) {
-        const Answer a = send(found->second, one);
+        const Answer a = send(c, found->second, one);
         protocol::appendBatchOutcome({a.error, a.value}, outcomes);
     }
     return Answer{0, sends.size(),
@@ -283,11 +369,26 @@ Dispatcher::Answer Dispatcher::next(Handle& h) {
     return Answer{0, copyId, {}};
 }
 
-Dispatcher::Answer Dispatcher::control(Handle& h, const Record& r) {
+// Querying a bus-wide setting is free; changing it needs the right. The
+// core checks the Ksock's Rights too; asking here makes a reload apply at
+// once and names the rule.
+bool Dispatcher::settingPermitted(const Connection& c, const Handle& h, Control which,
+                                  uint32_t value) {
+    const bool sets = which == Control::MAX_MESSAGE_SIZE
+                          ? value != core::QUERY_CURRENT_SIZE && value != core::QUERY_ABSOLUTE_SIZE
+                          : (which == Control::VERBOSE || which == Control::REPORT_REPLIER_BINDS) &&
+                                value != core::QUERY;
+    return !sets || permits(c, Operation::BUS_SETTINGS, h.bus);
+}
+
+Dispatcher::Answer Dispatcher::control(const Connection& c, Handle& h, const Record& r) {
     core::Bus& bus = *m_core.bus(h.bus);
     auto arg = narrow(r.value);
     if (!arg) {
         return Answer{EINVAL, 0, {}};
+    }
+    if (!settingPermitted(c, h, static_cast<Control>(r.arg), *arg)) {
+        return Answer{EPERM, 0, {}};
     }
     Result<uint64_t> value = fail(Errc::INVALID);
     switch (static_cast<Control>(r.arg)) {
@@ -325,23 +426,79 @@ Dispatcher::Answer Dispatcher::control(Handle& h, const Record& r) {
     return from(value);
 }
 
+Dispatcher::Answer Dispatcher::newBus(const Connection& c) {
+    if (!permits(c, Operation::NEW_BUS, 0)) {
+        return Answer{EPERM, 0, {}};
+    }
+    TenantState& state = m_tenants.at(c.peer.chargeGroup);
+    const uint32_t limit = m_policy.limitsFor(c.peer.tenant).busesCreated;
+    if (state.busesCreated >= limit) {
+        if (onRefusal) {
+            onRefusal(fmt::format("refused {}: NEW_BUS beyond its limit of {} bus(es)",
+                                  c.peer.tenant.label(), limit));
+        }
+        return Answer{ENOSPC, 0, {}};
+    }
+    auto created = m_core.newBus();
+    if (created) {
+        ++state.busesCreated;
+    }
+    return from(widen(created));
+}
+
+// Each tenant's usage against its limits, for `xkbus stats`.
+nlohmann::json Dispatcher::tenantUsages(const Connection& asker) const {
+    const bool all = m_policy.allows(asker.peer.tenant, {Operation::INTROSPECT_ALL, 0, {}});
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [group, state] : m_tenants) {
+        if (!all && group != asker.peer.chargeGroup) {
+            continue;
+        }
+        const core::GroupUsage u = m_core.groupUsage(group);
+        const Limits limits = m_policy.limitsFor(state.tenant);
+        const auto pair = [](uint64_t used, uint64_t limit) {
+            return nlohmann::json{{"used", used}, {"limit", limit}};
+        };
+        out.push_back({{"group", group},
+                       {"tenant", state.tenant.label()},
+                       {"connections", pair(state.connections, limits.connections)},
+                       {"buses_created", pair(state.busesCreated, limits.busesCreated)},
+                       {"ksocks", pair(u.used.ksocks, u.limits.ksocks)},
+                       {"bindings", pair(u.used.bindings, u.limits.bindings)},
+                       {"index_nodes", pair(u.used.indexNodes, u.limits.indexNodes)},
+                       {"name_bytes", pair(u.used.nameBytes, u.limits.nameBytes)},
+                       {"queued_messages", pair(u.used.queuedMessages, u.limits.queuedMessages)},
+                       {"queued_bytes", pair(u.used.queuedBytes, u.limits.queuedBytes)},
+                       {"pending_sends", pair(u.used.pendingSends, u.limits.pendingSends)}});
+    }
+    return out;
+}
+
 // Bindings and stats as JSON: what /proc/kbus/bindings and /proc/kbus/stats
-// showed, as data.
-Dispatcher::Answer Dispatcher::introspect(const Record& r) {
-    const core::Bus* bus =
-        r.value <= UINT32_MAX ? m_core.bus(static_cast<uint32_t>(r.value)) : nullptr;
+// showed, as data. A tenant without INTROSPECT_ALL sees only its own Ksocks.
+Dispatcher::Answer Dispatcher::introspect(const Connection& c, const Record& r) {
+    const uint32_t busIndex = r.value <= UINT32_MAX ? static_cast<uint32_t>(r.value) : UINT32_MAX;
+    const core::Bus* bus = m_core.bus(busIndex);
     if (bus == nullptr) {
         return Answer{ENOENT, 0, {}};
     }
+    if (!permits(c, Operation::OPEN_BUS, busIndex)) {
+        return Answer{EPERM, 0, {}};
+    }
+    const bool all = m_policy.allows(c.peer.tenant, {Operation::INTROSPECT_ALL, busIndex, {}});
+    const auto visible = [&](KsockId ksock) {
+        const auto k = bus->inspect(ksock);
+        return all || (k && k->chargeGroup == c.peer.chargeGroup);
+    };
     // Who holds each Ksock: its domain, and for a local process the pid the
     // kernel gave, so `xkbus bindings` can name the program and its user.
     const auto holder = [&](KsockId ksock) {
         nlohmann::json who = {{"domid", 0}, {"pid", 0}};
-        auto owner = m_owners.find(ownerKey(static_cast<uint32_t>(r.value), ksock));
-        auto c = owner == m_owners.end() ? m_connections.end()
-                                         : m_connections.find(owner->second.connection);
-        if (c != m_connections.end()) {
-            who = {{"domid", c->second.peer.domid}, {"pid", c->second.peer.pid}};
+        auto owner = m_owners.find(ownerKey(busIndex, ksock));
+        auto held = owner == m_owners.end() ? m_connections.end()
+                                            : m_connections.find(owner->second.connection);
+        if (held != m_connections.end()) {
+            who = {{"domid", held->second.peer.domid}, {"pid", held->second.peer.pid}};
         }
         return who;
     };
@@ -350,6 +507,9 @@ Dispatcher::Answer Dispatcher::introspect(const Record& r) {
     case protocol::Introspect::BINDINGS:
         out = nlohmann::json::array();
         for (const auto& b : bus->bindings()) {
+            if (!visible(b.ksock)) {
+                continue;
+            }
             out.push_back({{"ksock", b.ksock},
                            {"owner", b.ownerTag},
                            {"replier", b.replier},
@@ -371,6 +531,9 @@ Dispatcher::Answer Dispatcher::introspect(const Record& r) {
                {"copies_dropped", st.copiesDropped},
                {"ksocks", nlohmann::json::array()}};
         for (const auto& k : st.ksocks) {
+            if (!visible(k.id)) {
+                continue;
+            }
             out["ksocks"].push_back({{"id", k.id},
                                      {"owner", k.ownerTag},
                                      {"last_sent", std::to_string(k.lastSent.networkId) + ":" +
@@ -385,6 +548,7 @@ Dispatcher::Answer Dispatcher::introspect(const Record& r) {
                                      {"only_once", k.onlyOnce}});
             out["ksocks"].back().update(holder(k.id));
         }
+        out["tenants"] = tenantUsages(c);
         break;
     }
     default:
@@ -453,6 +617,7 @@ void Dispatcher::disconnect(ConnectionId id) {
     if (it == m_connections.end()) {
         return;
     }
+    --m_tenants.at(it->second.peer.chargeGroup).connections;
     std::vector<uint32_t> handles;
     for (const auto& [handle, h] : it->second.handles) {
         handles.push_back(handle);

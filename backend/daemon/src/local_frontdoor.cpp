@@ -1,6 +1,10 @@
 // See local_frontdoor.hpp.
+#include <algorithm>
 #include <filesystem>
+#include <grp.h>
+#include <pwd.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <xkbus/daemon/local_frontdoor.hpp>
 #include <xkbus/ring/local/local_transport.hpp>
 #include <xkbus/socket/socket_link.hpp>
@@ -8,13 +12,54 @@
 namespace xkbus::daemon {
 
 namespace {
-constexpr uint32_t FIRST_LOCAL_CHARGE_GROUP = 0x20000; // Xen guests use 0x10000 + domid
+
+std::string userName(uid_t uid) {
+    std::vector<char> buffer(4096);
+    passwd pw{};
+    passwd* found = nullptr;
+    ::getpwuid_r(uid, &pw, buffer.data(), buffer.size(), &found);
+    return found != nullptr ? found->pw_name : std::string();
+}
+
+std::string groupName(gid_t gid) {
+    std::vector<char> buffer(4096);
+    group gr{};
+    group* found = nullptr;
+    ::getgrgid_r(gid, &gr, buffer.data(), buffer.size(), &found);
+    return found != nullptr ? found->gr_name : std::string();
+}
+
+// Who the kernel says connected: its uid and groups at connect() time, which
+// the client cannot forge. A local tenant is a Unix user; root is dom0.
+Tenant tenantOf(int fd, bool trusted) {
+    ucred cred{};
+    socklen_t length = sizeof cred;
+    if (trusted || ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) {
+        // The trusted socket's file mode already chose who may reach it.
+        return Tenant::dom0();
+    }
+    std::vector<gid_t> gids(64);
+    length = static_cast<socklen_t>(gids.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, gids.data(), &length) != 0) {
+        length = 0; // then only its primary group counts
+    }
+    gids.resize(length / sizeof(gid_t));
+    if (std::find(gids.begin(), gids.end(), cred.gid) == gids.end()) {
+        gids.push_back(cred.gid);
+    }
+    std::vector<uint32_t> ids(gids.begin(), gids.end());
+    std::vector<std::string> names;
+    for (gid_t g : gids) {
+        names.push_back(groupName(g));
+    }
+    return Tenant::localUser(cred.uid, std::move(ids), userName(cred.uid), std::move(names));
+}
+
 } // namespace
 
 LocalFrontdoor::LocalFrontdoor(EventLoop& loop, PeerSink sink, LocalDoorOptions options,
                                std::shared_ptr<spdlog::logger> log)
-    : m_loop(loop), m_sink(std::move(sink)), m_options(std::move(options)), m_log(std::move(log)),
-      m_nextChargeGroup(FIRST_LOCAL_CHARGE_GROUP) {}
+    : m_loop(loop), m_sink(std::move(sink)), m_options(std::move(options)), m_log(std::move(log)) {}
 
 LocalFrontdoor::~LocalFrontdoor() = default;
 
@@ -87,7 +132,7 @@ void LocalFrontdoor::acceptAll(int listeningFd, bool trusted) {
             continue;
         }
         const int fd = accepted->get();
-        m_handshakes[fd] = Handshake{std::move(*accepted), pid, trusted};
+        m_handshakes[fd] = Handshake{std::move(*accepted), pid, trusted, tenantOf(fd, trusted)};
         (void)m_loop.watch(fd, [this, fd] { continueHandshake(fd); });
         continueHandshake(fd); // it is usually there already
     }
@@ -115,9 +160,13 @@ void LocalFrontdoor::continueHandshake(int fd) {
                    "refusing pid {}: {} ({})", h.pid, describe(connection.error()), why);
         return;
     }
-    const PeerInfo info{
-        .domid = 0, .pid = h.pid, .trusted = h.trusted, .chargeGroup = m_nextChargeGroup++};
-    const std::string label = fmt::format("{} (pid {})", h.trusted ? "Limpet" : "client", h.pid);
+    const std::string label =
+        fmt::format("{} (pid {}, {})", h.trusted ? "Limpet" : "client", h.pid, h.tenant.label());
+    const PeerInfo info{.domid = 0,
+                        .pid = h.pid,
+                        .trusted = h.trusted,
+                        .chargeGroup = h.tenant.chargeGroup(),
+                        .tenant = std::move(h.tenant)};
     m_sink.adopt(std::move(*connection), info, label, std::move(h.socket));
 }
 

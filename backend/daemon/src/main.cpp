@@ -9,6 +9,7 @@
 #include "xen_frontdoor.hpp"
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <malloc.h>
@@ -34,6 +35,7 @@ using namespace xkbus::daemon;
 // Where clients look for the daemon unless XKBUS_SOCKET says otherwise.
 constexpr const char* DEFAULT_SOCKET_PATH = "/run/xkbus/xkbusd.sock";
 constexpr const char* DEFAULT_CONFIG = "/etc/xkbus/xkbusd.conf";
+constexpr const char* DEFAULT_POLICY = "/etc/xkbus/policy.conf";
 constexpr int EXIT_ALREADY_RUNNING = 2;
 constexpr int EXIT_USAGE = 64;
 
@@ -46,6 +48,7 @@ struct Options {
     uint64_t maxQueuedBytesPerPeer = 64ull << 20;
     unsigned spinUs = 20;
     std::string level = "info";
+    std::string policyPath = DEFAULT_POLICY;
 };
 
 void raiseFileLimit(spdlog::logger& log) {
@@ -58,13 +61,15 @@ void raiseFileLimit(spdlog::logger& log) {
     }
 }
 
-// SIGTERM and SIGINT arrive on a descriptor the loop watches: the daemon
-// stops between two passes, never in the middle of one.
-Result<UniqueFd> stopSignals() {
+// SIGTERM and SIGINT (stop) and SIGHUP (reload the policy) arrive on a
+// descriptor the loop watches: the daemon acts between two passes, never in
+// the middle of one.
+Result<UniqueFd> controlSignals() {
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
     ::pthread_sigmask(SIG_BLOCK, &mask, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
     UniqueFd fd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
@@ -73,6 +78,57 @@ Result<UniqueFd> stopSignals() {
     }
     return fd;
 }
+
+// The policy file with the limits the options give guests and local users.
+tl::expected<Policy, PolicyError> readPolicy(const Options& o) {
+    auto policy = loadPolicy(o.policyPath);
+    if (policy) {
+        policy->baseLimits.queuedBytes = o.maxQueuedBytesPerPeer;
+    }
+    return policy;
+}
+
+// SIGHUP: a file that does not parse leaves the policy in force untouched.
+void reloadPolicy(const Options& o, Dispatcher& dispatcher, spdlog::logger& log) {
+    auto policy = readPolicy(o);
+    if (!policy) {
+        log.error("policy not reloaded, the old one stays: {}", policy.error().describe());
+        return;
+    }
+    log.info("policy reloaded from {} ({} rule(s))", policy->file, policy->rules.size());
+    dispatcher.setPolicy(std::move(*policy));
+}
+
+// One line per refusal, but a tenant looping on refused calls must not turn
+// the log into its weapon: past a burst per second the lines are counted,
+// and the count is logged with the first refusal of a later second.
+class RefusalLog {
+public:
+    explicit RefusalLog(std::shared_ptr<spdlog::logger> log) : m_log(std::move(log)) {}
+    void operator()(const std::string& line) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - m_windowStart >= std::chrono::seconds(1)) {
+            if (m_suppressed > 0) {
+                m_log->warn("{} more refusal(s) not logged in the last second", m_suppressed);
+            }
+            m_windowStart = now;
+            m_inWindow = 0;
+            m_suppressed = 0;
+        }
+        if (m_inWindow++ < BURST) {
+            m_log->warn("{}", line);
+        } else {
+            ++m_suppressed;
+        }
+    }
+
+private:
+    static constexpr unsigned BURST = 50;
+    std::shared_ptr<spdlog::logger> m_log;
+    std::chrono::steady_clock::time_point m_windowStart{};
+    unsigned m_inWindow = 0;
+    unsigned m_suppressed = 0;
+};
 
 core::CoreConfig coreConfig(const Options& o) {
     core::CoreConfig c;
@@ -140,7 +196,12 @@ int serve(const Options& o, const std::shared_ptr<spdlog::logger>& log) {
     }
     raiseFileLimit(*log);
     keepFreedMemory();
-    auto signals = stopSignals();
+    auto policy = readPolicy(o);
+    if (!policy) {
+        log->error("bad policy: {}", policy.error().describe());
+        return EXIT_USAGE;
+    }
+    auto signals = controlSignals();
     auto loop = EventLoop::create();
     if (!signals || !loop) {
         log->error("cannot start: out of descriptors or memory");
@@ -148,6 +209,9 @@ int serve(const Options& o, const std::shared_ptr<spdlog::logger>& log) {
     }
     core::Core core(coreConfig(o));
     Dispatcher dispatcher(core);
+    log->info("policy from {} ({} rule(s))", policy->file, policy->rules.size());
+    dispatcher.setPolicy(std::move(*policy));
+    dispatcher.onRefusal = RefusalLog(log);
     HubOptions hubOptions;
     hubOptions.spin = std::chrono::microseconds(o.spinUs);
     PeerHub hub(**loop, dispatcher, hubOptions, log);
@@ -166,11 +230,16 @@ int serve(const Options& o, const std::shared_ptr<spdlog::logger>& log) {
         (void)(*loop)->watch(xen->watchFd(), [&xen] { xen->onWatchReadable(); });
     }
     EventLoop& events = **loop;
-    (void)events.watch(signals->get(), [&events, &signals, &log] {
+    (void)events.watch(signals->get(), [&events, &signals, &log, &o, &dispatcher] {
         signalfd_siginfo info{};
-        (void)!::read(signals->get(), &info, sizeof info);
-        log->info("stopping on signal {}", info.ssi_signo);
-        events.stop();
+        while (::read(signals->get(), &info, sizeof info) == sizeof info) {
+            if (info.ssi_signo == SIGHUP) {
+                reloadPolicy(o, dispatcher, *log);
+                continue;
+            }
+            log->info("stopping on signal {}", info.ssi_signo);
+            events.stop();
+        }
     });
     log->info("serving {} bus(es) on {}", core.busCount(), o.socketPath);
     const auto ran = events.run();
@@ -203,7 +272,8 @@ int main(int argc, char** argv) {
     app.add_option("--buses", o.buses, "number of buses to start with (like kbus_num_devices)")
         ->check(CLI::Range(1u, 256u));
     app.add_option("--max-queued-bytes", o.maxQueuedBytesPerPeer,
-                   "bytes the queues of one client may hold on one bus");
+                   "bytes the queues of one tenant (a guest, a local user) may hold, on every bus, "
+                   "unless the policy sets its queued_bytes");
     app.add_option("--spin-us", o.spinUs,
                    "microseconds the daemon keeps looking at busy rings before it sleeps "
                    "(0: never; never on a single CPU)")
@@ -213,6 +283,10 @@ int main(int argc, char** argv) {
     app.add_option("--trusted-socket", o.trustedSocketPath,
                    "second Unix socket whose clients are trusted as Limpets (may send "
                    "SYNTHETIC status messages); protect it with file permissions");
+    app.add_option("--policy", o.policyPath,
+                   "who may do what: the tenants' policy file (default " +
+                       std::string(DEFAULT_POLICY) +
+                       "; absent: the built-in defaults; SIGHUP reloads it; docs/security.md)");
     app.add_flag("--xen", o.xen, "also serve Xen guests through xenstore (dom0)");
     app.add_option("--guest-slots", o.slotsPerGuest,
                    "with --xen: device slots on bus 0 for every new guest (0: only slots "

@@ -89,10 +89,17 @@ Result<void> XenFrontdoor::connect(xenstore::DeviceId device, uint32_t bus,
                     why);
         return fail(connection.error());
     }
-    // A guest's processes share one charge group: the domain is the unit
-    // dom0 can account for, whatever the guest says about its pids.
-    const PeerInfo info{
-        .domid = device.domid, .pid = 0, .trusted = false, .chargeGroup = 0x10000u + device.domid};
+    // A guest's processes share one tenant and charge group: the domain is
+    // the unit dom0 can account for, whatever the guest says about its pids.
+    // Its name is dom0's (xl's), not the guest's to choose.
+    auto name = m_store->read(xenstore::NO_TRANSACTION,
+                              "/local/domain/" + std::to_string(device.domid) + "/name");
+    Tenant tenant = Tenant::guest(device.domid, name ? *name : std::string(), bus);
+    const PeerInfo info{.domid = device.domid,
+                        .pid = 0,
+                        .trusted = false,
+                        .chargeGroup = tenant.chargeGroup(),
+                        .tenant = std::move(tenant)};
     const ConnectionId id =
         m_sink.adopt(std::move(*connection), info, deviceLabel(device), UniqueFd());
     m_byDevice[device] = id;

@@ -6,12 +6,15 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <tl/expected.hpp>
 #include <unordered_map>
 #include <vector>
 #include <xkbus/core/core.hpp>
+#include <xkbus/daemon/policy.hpp>
 #include <xkbus/protocol/records.hpp>
 
 namespace xkbus::daemon {
@@ -23,6 +26,8 @@ struct PeerInfo {
     uint32_t pid = 0;         // as the peer claims (Xen) or as the kernel says (local)
     bool trusted = false;     // may send SYNTHETIC messages (a Limpet)
     uint32_t chargeGroup = 0; // whose byte quota its Ksocks' queues count against
+    // Who it is for the policy (issue 15); front doors set chargeGroup from it.
+    Tenant tenant = Tenant::dom0();
     // The largest Ksock handle it may use (a local client's fds have one
     // readiness byte per handle in its ring's page 0).
     uint32_t maxHandle = UINT32_MAX;
@@ -51,6 +56,12 @@ public:
     Dispatcher(core::Core& core, Quotas quotas = {});
 
     ConnectionId connect(const PeerInfo& peer);
+    // Replaces the policy (SIGHUP): decisions from now on follow it, and
+    // every connected tenant's limits are set again from it.
+    void setPolicy(Policy policy);
+    const Policy& policy() const noexcept { return m_policy; }
+    // Told of every refusal, once, with the tenant and the rule (a log line).
+    std::function<void(const std::string&)> onRefusal;
     // Applies one record from `from`. A record no honest client sends (a
     // daemon-side type, a bad version, a reused handle, a call before HELLO)
     // is a protocol violation: the reason comes back, and the caller logs it
@@ -83,8 +94,15 @@ private:
     struct Connection {
         PeerInfo peer;
         bool greeted = false;
+        bool overLimit = false; // its tenant had all its connections already: HELLO fails
         std::unordered_map<uint32_t, Handle> handles;
         uint32_t bindings = 0;
+    };
+    // What the daemon counts per tenant beside the core's accounts.
+    struct TenantState {
+        Tenant tenant;
+        uint32_t connections = 0;
+        uint32_t busesCreated = 0;
     };
     struct Owner {
         ConnectionId connection = 0;
@@ -106,11 +124,20 @@ private:
     Answer open(Connection& c, ConnectionId id, const protocol::Record& r);
     Answer close(Connection& c, const protocol::Record& r);
     Answer bindOrUnbind(Connection& c, Handle& h, const protocol::Record& r);
-    Answer send(Handle& h, const protocol::Record& r);
+    Answer send(const Connection& c, Handle& h, const protocol::Record& r);
     Answer sendBatch(Connection& c, uint32_t handle, const std::vector<protocol::Record>& sends);
     Answer next(Handle& h);
-    Answer control(Handle& h, const protocol::Record& r);
-    Answer introspect(const protocol::Record& r);
+    Answer control(const Connection& c, Handle& h, const protocol::Record& r);
+    Answer introspect(const Connection& c, const protocol::Record& r);
+    Answer newBus(const Connection& c);
+    // The one place the policy is asked; a refusal is told to onRefusal.
+    bool permits(const Connection& c, Operation op, uint32_t bus, std::string_view name = {});
+    bool sendPermitted(const Connection& c, const Handle& h, const protocol::Record& r);
+    bool settingPermitted(const Connection& c, const Handle& h, protocol::Control which,
+                          uint32_t value);
+    core::Rights rightsOf(const Connection& c) const;
+    void applyLimits(const Tenant& t);
+    nlohmann::json tenantUsages(const Connection& asker) const;
     void closeHandle(Connection& c, uint32_t handle);
     void shipEvents(uint32_t bus);
     void shipBusEvents(uint32_t bus);
@@ -124,6 +151,9 @@ private:
     std::unordered_map<uint64_t, Owner> m_owners;
     ConnectionId m_nextConnection = 1;
     std::vector<Outgoing> m_outgoing;
+    Policy m_policy;
+    bool m_limitsFromPolicy = false; // until setPolicy(), the core's config sets every limit
+    std::unordered_map<uint32_t, TenantState> m_tenants; // by charge group
 };
 
 } // namespace xkbus::daemon

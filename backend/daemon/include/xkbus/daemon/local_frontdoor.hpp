@@ -42,6 +42,7 @@ private:
         UniqueFd socket;
         uint32_t pid = 0;
         bool trusted = false;
+        Tenant tenant; // from SO_PEERCRED at accept
     };
 
     Result<UniqueFd> listen(const std::string& path, bool trusted);
@@ -55,7 +56,6 @@ private:
     UniqueFd m_listener;
     UniqueFd m_trustedListener;
     std::unordered_map<int, Handshake> m_handshakes;
-    uint32_t m_nextChargeGroup;
 };
 
 } // namespace xkbus::daemon
