@@ -23,6 +23,9 @@ Errc errcFromErrno(int e) {
     case ENOMEM:
     case ENOBUFS:
         return Errc::NO_MEMORY;
+    case EMFILE:
+    case ENFILE:
+        return Errc::TOO_MANY; // out of descriptors: the caller backs off
     default:
         return Errc::INVALID;
     }
@@ -78,6 +81,13 @@ Result<UniqueFd> connectUnix(const std::string& path) {
 }
 
 Result<UniqueFd> acceptFrom(int listener, uint32_t& peerPid) {
+    PeerCredentials who;
+    auto fd = acceptPeer(listener, who);
+    peerPid = who.pid;
+    return fd;
+}
+
+Result<UniqueFd> acceptPeer(int listener, PeerCredentials& who) {
     UniqueFd fd(::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) {
         return fail(errno == EAGAIN || errno == EWOULDBLOCK ? Errc::TRY_AGAIN
@@ -85,9 +95,11 @@ Result<UniqueFd> acceptFrom(int listener, uint32_t& peerPid) {
     }
     ucred cred{};
     socklen_t len = sizeof cred;
-    peerPid = ::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0
-                  ? static_cast<uint32_t>(cred.pid)
-                  : 0;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        who = {static_cast<uint32_t>(cred.pid), static_cast<uint32_t>(cred.uid)};
+    } else {
+        who = {};
+    }
     return fd;
 }
 

@@ -23,4 +23,14 @@ Result<UniqueFd> connectUnix(const std::string& path);
 // peer's pid from SO_PEERCRED.
 Result<UniqueFd> acceptFrom(int listener, uint32_t& peerPid);
 
+// Who is at the other end of an accepted socket, as the kernel says
+// (SO_PEERCRED). uid is UINT32_MAX when the kernel would not say.
+struct PeerCredentials {
+    uint32_t pid = 0;
+    uint32_t uid = UINT32_MAX;
+};
+// Accepts one connection as acceptFrom does, with the peer's pid and uid.
+// TOO_MANY when the process or the system is out of descriptors.
+Result<UniqueFd> acceptPeer(int listener, PeerCredentials& who);
+
 } // namespace xkbus::socket
