@@ -1,0 +1,11 @@
+# Hostile tenants at the daemon's front doors, event loop and xenstore
+# (issue 15): tests/hostile/frontdoor_*.cpp, against a real xkbusd.
+if(XKBUS_BUILD_TESTS)
+    xkbus_add_gtest(hostile_frontdoor_tests
+        SOURCES ${CMAKE_CURRENT_LIST_DIR}/frontdoor_local_test.cpp
+        LIBS xkbus::frontend xkbus::connection xkbus::socket xkbus::ring_local
+        LABELS integration)
+    target_compile_definitions(hostile_frontdoor_tests PRIVATE
+        XKBUSD_PATH="$<TARGET_FILE:xkbusd>")
+    add_dependencies(hostile_frontdoor_tests xkbusd)
+endif()

@@ -1,0 +1,236 @@
+// Hostile local users at xkbusd's front door (issue 15, docs/security.md
+// "Front doors"): each test runs a real daemon, an attacker as nobody and a
+// victim request/reply pair as root, and checks the refusal and that the
+// victim is still served.
+#include "frontdoor_fixture.hpp"
+
+#include <fcntl.h>
+#include <iostream>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <xkbus/ring/local/local_transport.hpp>
+
+// What the next local handshake of this process sends instead of a plain
+// eventfd. The ring library calls eventfd(); this definition in the test
+// executable takes its place.
+namespace {
+enum class KickFd { PLAIN, SEMAPHORE, PIPE };
+KickFd g_kickFd = KickFd::PLAIN;
+} // namespace
+
+extern "C" int eventfd(unsigned int initval, int flags) {
+    switch (g_kickFd) {
+    case KickFd::SEMAPHORE:
+        return static_cast<int>(::syscall(SYS_eventfd2, initval, flags | EFD_SEMAPHORE));
+    case KickFd::PIPE: {
+        int fds[2];
+        return ::pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0 ? fds[0] : -1;
+    }
+    case KickFd::PLAIN:
+        break;
+    }
+    return static_cast<int>(::syscall(SYS_eventfd2, initval, flags));
+}
+
+namespace xkbus::hostile {
+namespace {
+
+constexpr const char* VICTIM_NAME = "$.victim.service";
+
+// Hands the daemon a ring whose kick descriptor is `kind`; 0 if the daemon
+// closed the connection (refused it), 1 if it kept it.
+int handshakeWith(KickFd kind, const std::string& socketPath) {
+    g_kickFd = kind;
+    auto raw = socket::connectUnix(socketPath);
+    if (!raw) {
+        return 2;
+    }
+    auto ring = ring::local::connectFrontend(raw->get());
+    if (!ring) {
+        return 3;
+    }
+    // A kick byte means the daemon took the ring; EOF that it refused it.
+    pollfd p{raw->get(), POLLIN, 0};
+    if (::poll(&p, 1, 3000) != 1) {
+        return 1;
+    }
+    char byte = 0;
+    return ::recv(raw->get(), &byte, 1, MSG_DONTWAIT) == 0 ? 0 : 1;
+}
+
+TEST_F(FrontdoorTest, SemaphoreEventfdInTheHandshakeIsRefused) {
+    startDaemon();
+    startVictimReplier(VICTIM_NAME);
+    const pid_t attacker =
+        spawnAttacker([&] { return handshakeWith(KickFd::SEMAPHORE, m_socket); });
+    EXPECT_EQ(reap(attacker), 0) << "the daemon closed the connection";
+    auto sender = frontend::openDefaultKsock(0, true).value();
+    EXPECT_TRUE(victimRoundTrip(*sender, VICTIM_NAME));
+}
+
+TEST_F(FrontdoorTest, NonEventfdInTheHandshakeIsRefused) {
+    startDaemon();
+    const pid_t attacker = spawnAttacker([&] { return handshakeWith(KickFd::PIPE, m_socket); });
+    EXPECT_EQ(reap(attacker), 0) << "the daemon closed the connection";
+    // The same handshake with a plain eventfd is kept: the refusal was the fd's.
+    const pid_t honest = spawnAttacker([&] { return handshakeWith(KickFd::PLAIN, m_socket); });
+    EXPECT_EQ(reap(honest), 1);
+}
+
+TEST_F(FrontdoorTest, StuckPeerCostsTheDaemonNoCpu) {
+    startDaemon();
+    startVictimReplier(VICTIM_NAME);
+    Gate stuck;
+    spawnAttacker([&] {
+        auto k = frontend::openDefaultKsock(0, false);
+        if (!k || !(*k)->bind("$.flood", false) ||
+            !(*k)->control(frontend::Control::MAX_MESSAGES, 100000)) {
+            return 1;
+        }
+        stuck.open();
+        ::pause(); // never reads again
+        return 0;
+    });
+    ASSERT_TRUE(stuck.waitOpen());
+    auto sender = frontend::openDefaultKsock(0, true).value();
+    // Far more than its ring holds: the rest waits in the daemon.
+    const auto body = std::vector<std::byte>(2000, std::byte{7});
+    for (int i = 0; i < 500; ++i) {
+        ASSERT_TRUE(sender->send(makeMessage("$.flood", body))) << i;
+    }
+    std::this_thread::sleep_for(100ms); // let the daemon settle
+    const auto cpu = daemonCpuOver(1000ms);
+    std::cout << "daemon CPU over 1 s beside a stuck peer: " << cpu.count() << " ms\n";
+    EXPECT_LE(cpu, 50ms) << "the daemon kept working for a peer that does not read";
+    EXPECT_TRUE(victimRoundTrip(*sender, VICTIM_NAME));
+}
+
+TEST_F(FrontdoorTest, HandshakeThatNeverArrivesIsClosedAtTheDeadline) {
+    startDaemon({.args = {"--handshake-timeout-ms", "300"}});
+    const pid_t attacker = spawnAttacker([&] {
+        auto raw = socket::connectUnix(m_socket);
+        if (!raw) {
+            return 2;
+        }
+        const auto start = Clock::now();
+        if (!hungUpWithin(raw->get(), 5000ms)) {
+            return 1;
+        }
+        return Clock::now() - start >= 250ms ? 0 : 3; // not before its deadline
+    });
+    EXPECT_EQ(reap(attacker), 0);
+}
+
+TEST_F(FrontdoorTest, PendingHandshakesAreBoundedPerUser) {
+    startDaemon({.args = {"--max-pending-per-user", "4", "--max-pending-handshakes", "64",
+                          "--handshake-timeout-ms", "20000"}});
+    startVictimReplier(VICTIM_NAME);
+    Gate hogging;
+    spawnAttacker([&] {
+        std::vector<UniqueFd> kept;
+        int refused = 0;
+        for (int i = 0; i < 10; ++i) {
+            auto raw = socket::connectUnix(m_socket);
+            if (!raw) {
+                return 2;
+            }
+            // The daemon accepts in order: the fifth on is closed at once.
+            if (hungUpWithin(raw->get(), i < 4 ? 200ms : 3000ms)) {
+                ++refused;
+            } else {
+                kept.push_back(std::move(*raw));
+            }
+        }
+        if (refused != 6 || kept.size() != 4) {
+            return 10 + refused;
+        }
+        hogging.open();
+        ::pause();
+        return 0;
+    });
+    ASSERT_TRUE(hogging.waitOpen(20000)) << "four pending handshakes kept, six refused";
+    // Another user (the victim, root) still connects and is served.
+    auto sender = frontend::openDefaultKsock(0, true).value();
+    EXPECT_TRUE(victimRoundTrip(*sender, VICTIM_NAME));
+}
+
+TEST_F(FrontdoorTest, LimpetConnectsWhileClientsHogTheClientSocket) {
+    startDaemon({.args = {"--max-pending-per-user", "8", "--max-pending-handshakes", "8",
+                          "--handshake-timeout-ms", "20000"}});
+    Gate hogging;
+    spawnAttacker([&] {
+        std::vector<UniqueFd> kept;
+        for (int i = 0; i < 8; ++i) {
+            auto raw = socket::connectUnix(m_socket);
+            if (!raw) {
+                return 2;
+            }
+            kept.push_back(std::move(*raw));
+        }
+        hogging.open();
+        ::pause();
+        return 0;
+    });
+    ASSERT_TRUE(hogging.waitOpen());
+    std::this_thread::sleep_for(200ms); // the daemon has taken all eight
+    {
+        SCOPED_TRACE("the client socket is full, even for root");
+        auto raw = socket::connectUnix(m_socket).value();
+        EXPECT_TRUE(hungUpWithin(raw.get(), 3000ms));
+    }
+    auto limpet = frontend::connectLocal(m_trusted);
+    ASSERT_TRUE(limpet) << describe(limpet.error());
+    auto ksock = (*limpet)->openKsock(0, true);
+    ASSERT_TRUE(ksock);
+    EXPECT_TRUE((*ksock)->bind("$.limpet.mirror", true));
+}
+
+TEST_F(FrontdoorTest, SocketModesKeepOthersOffTheTrustedSocket) {
+    startDaemon();
+    struct stat client {};
+    struct stat trusted {};
+    ASSERT_EQ(::stat(m_socket.c_str(), &client), 0);
+    ASSERT_EQ(::stat(m_trusted.c_str(), &trusted), 0);
+    EXPECT_EQ(client.st_mode & 07777, 0660u);
+    EXPECT_EQ(client.st_gid, m_nobodyGid) << "--socket-group";
+    EXPECT_EQ(trusted.st_mode & 07777, 0600u);
+    const pid_t attacker = spawnAttacker([&] {
+        auto limpet = socket::connectUnix(m_trusted);
+        if (limpet || limpet.error() != Errc::INVALID) {
+            return 1; // EACCES: connectUnix has no name for it
+        }
+        return errno == EACCES && socket::connectUnix(m_socket) ? 0 : 2;
+    });
+    EXPECT_EQ(reap(attacker), 0) << "nobody reaches the client socket through the group only";
+}
+
+TEST_F(FrontdoorTest, AcceptWithoutDescriptorsBacksOffInsteadOfSpinning) {
+    startDaemon({.args = {"--max-pending-per-user", "1000", "--max-pending-handshakes", "1000",
+                          "--handshake-timeout-ms", "30000"},
+                 .fileLimit = 40});
+    startVictimReplier(VICTIM_NAME);
+    auto sender = frontend::openDefaultKsock(0, true).value();
+    Gate flooding;
+    spawnAttacker([&] {
+        std::vector<UniqueFd> kept;
+        for (int i = 0; i < 60; ++i) {
+            auto raw = socket::connectUnix(m_socket);
+            if (!raw) {
+                break; // the backlog is full
+            }
+            kept.push_back(std::move(*raw));
+        }
+        flooding.open();
+        ::pause();
+        return 0;
+    });
+    ASSERT_TRUE(flooding.waitOpen());
+    std::this_thread::sleep_for(200ms); // the daemon ran out of descriptors
+    const auto cpu = daemonCpuOver(1000ms);
+    std::cout << "daemon CPU over 1 s out of descriptors: " << cpu.count() << " ms\n";
+    EXPECT_LE(cpu, 100ms) << "the daemon spun on a listener it cannot accept from";
+    EXPECT_TRUE(victimRoundTrip(*sender, VICTIM_NAME));
+}
+
+} // namespace
+} // namespace xkbus::hostile
