@@ -205,6 +205,7 @@ int serve(const Options& o, const std::shared_ptr<spdlog::logger>& log) {
         }
         hub.onDropped = [&xen](ConnectionId id) { xen->peerGone(id); };
         (void)(*loop)->watch(xen->watchFd(), [&xen] { xen->onWatchReadable(); });
+        (*loop)->addLeftover([&xen] { return xen->serveDeferred(); });
     }
     EventLoop& events = **loop;
     (void)events.watch(signals->get(), [&events, &signals, &log] {

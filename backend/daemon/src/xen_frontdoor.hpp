@@ -12,20 +12,26 @@
 #include <xkbus/daemon/peer_hub.hpp>
 #include <xkbus/ring/connection.hpp>
 #include <xkbus/xenstore/backend_device.hpp>
+#include <xkbus/xenstore/event_pacer.hpp>
 
 namespace xkbus::daemon {
 
 class XenFrontdoor final : public xenstore::Connector {
 public:
     XenFrontdoor(PeerSink sink, std::shared_ptr<spdlog::logger> log, uint32_t slotsPerGuest,
-                 ring::BackendOptions ringOptions);
+                 ring::BackendOptions ringOptions, xenstore::PacerLimits pacing = {});
     ~XenFrontdoor() override;
 
-    // Opens xenstore, registers the watches and adopts existing slots.
-    Result<void> start();
+    // Opens xenstore (or uses `store`: tests give an in-memory one),
+    // registers the watches and adopts existing slots.
+    Result<void> start(std::unique_ptr<xenstore::Store> store = nullptr);
     int watchFd() const;
-    // Handles every queued xenstore event; never fails on guest data.
+    // Takes every queued xenstore event into the pacer, for serveDeferred().
     void onWatchReadable();
+    // The event loop's leftover hook: handles the next share of the events
+    // that wait; true while some still do.
+    bool serveDeferred();
+    const xenstore::EventPacer& pacer() const noexcept { return m_pacer; }
     // The server dropped one of our peers: free its slot for the next process.
     void peerGone(ConnectionId id);
 
@@ -42,6 +48,7 @@ private:
     std::unique_ptr<xenstore::BackendDevices> m_devices;
     std::map<xenstore::DeviceId, ConnectionId> m_byDevice;
     std::map<ConnectionId, xenstore::DeviceId> m_byPeer;
+    xenstore::EventPacer m_pacer;
 };
 
 } // namespace xkbus::daemon
