@@ -232,5 +232,54 @@ TEST_F(FrontdoorTest, AcceptWithoutDescriptorsBacksOffInsteadOfSpinning) {
     EXPECT_TRUE(victimRoundTrip(*sender, VICTIM_NAME));
 }
 
+// Fan-out: each SEND_BATCH record the attacker writes reaches 32 listeners
+// 32 times over, so one record is a thousand deliveries. The daemon's turn
+// per peer counts that work, not records: the victim is served in between.
+int fanOutFlood(std::chrono::milliseconds duration) {
+    std::vector<std::unique_ptr<frontend::KsockChannel>> listeners;
+    for (int i = 0; i < 32; ++i) {
+        auto k = frontend::openDefaultKsock(0, false);
+        if (!k || !(*k)->bind("$.fan.out", false)) {
+            return 1;
+        }
+        listeners.push_back(std::move(*k));
+    }
+    auto sender = frontend::openDefaultKsock(0, true);
+    if (!sender) {
+        return 2;
+    }
+    const std::vector<frontend::Message> batch(
+        32, makeMessage("$.fan.out", std::vector<std::byte>(1024, std::byte{3})));
+    const auto end = Clock::now() + duration;
+    while (Clock::now() < end) {
+        if (!(*sender)->sendBatch(batch)) {
+            return 3;
+        }
+        for (auto& listener : listeners) {
+            (void)listener->discard();
+        }
+    }
+    return 0;
+}
+
+TEST_F(FrontdoorTest, SendBatchFanOutLeavesTheVictimServed) {
+    startDaemon();
+    startVictimReplier(VICTIM_NAME);
+    auto sender = frontend::openDefaultKsock(0, true).value();
+    ASSERT_TRUE(victimRoundTrip(*sender, VICTIM_NAME));
+    const pid_t attacker = spawnAttacker([] { return fanOutFlood(2000ms); });
+    std::this_thread::sleep_for(200ms); // the flood is on
+    std::chrono::microseconds slowest{0};
+    for (int i = 0; i < 100; ++i) {
+        auto took = victimRoundTrip(*sender, VICTIM_NAME, 2000ms);
+        ASSERT_TRUE(took) << "request " << i << " was not answered within 2 s";
+        slowest = std::max(slowest, *took);
+    }
+    std::cout << "slowest victim round trip during the fan-out flood: " << slowest.count()
+              << " us\n";
+    EXPECT_LT(slowest, 1000ms) << "one record's fan-out stalled the victim";
+    EXPECT_EQ(reap(attacker), 0);
+}
+
 } // namespace
 } // namespace xkbus::hostile
