@@ -281,5 +281,30 @@ TEST_F(FrontdoorTest, SendBatchFanOutLeavesTheVictimServed) {
     EXPECT_EQ(reap(attacker), 0);
 }
 
+TEST_F(FrontdoorTest, ConnectFloodLeavesTheVictimServed) {
+    startDaemon();
+    startVictimReplier(VICTIM_NAME);
+    auto sender = frontend::openDefaultKsock(0, true).value();
+    const pid_t attacker = spawnAttacker([&] {
+        const auto end = Clock::now() + 2000ms;
+        int connects = 0;
+        while (Clock::now() < end) {
+            connects += socket::connectUnix(m_socket) ? 1 : 0; // and closed at once
+        }
+        return connects > 100 ? 0 : 1;
+    });
+    std::this_thread::sleep_for(200ms);
+    std::chrono::microseconds slowest{0};
+    for (int i = 0; i < 100; ++i) {
+        auto took = victimRoundTrip(*sender, VICTIM_NAME, 2000ms);
+        ASSERT_TRUE(took) << "request " << i << " was not answered within 2 s";
+        slowest = std::max(slowest, *took);
+    }
+    std::cout << "slowest victim round trip during the connect flood: " << slowest.count()
+              << " us\n";
+    EXPECT_LT(slowest, 1000ms);
+    EXPECT_EQ(reap(attacker), 0);
+}
+
 } // namespace
 } // namespace xkbus::hostile

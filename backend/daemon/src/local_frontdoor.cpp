@@ -121,9 +121,12 @@ void LocalFrontdoor::stop() {
     m_backoffTimer.reset();
 }
 
+// At most acceptsPerWakeup connections a pass: the listener is level-
+// triggered, so the rest are taken on the next pass, after the rings had
+// theirs (a connect flood must not keep the loop in accept()).
 void LocalFrontdoor::acceptAll(DoorKind kind) {
     Door& door = m_doors[kind];
-    for (;;) {
+    for (size_t taken = 0; taken < m_options.acceptsPerWakeup; ++taken) {
         socket::PeerCredentials who;
         auto accepted = socket::acceptPeer(door.listener.get(), who);
         if (!accepted) {

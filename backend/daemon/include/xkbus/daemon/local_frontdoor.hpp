@@ -41,6 +41,8 @@ struct LocalDoorOptions {
     DoorLimits trustedLimits{16, 8};
     // A connection whose handshake has not arrived by then is closed.
     std::chrono::milliseconds handshakeTimeout{2000};
+    // Connections taken from one socket per loop pass.
+    size_t acceptsPerWakeup = 16;
     // How long accepting pauses when the daemon is out of descriptors.
     std::chrono::milliseconds acceptBackoff{100};
     // The client socket is mode 0660, group socketGroup (nullopt: the
