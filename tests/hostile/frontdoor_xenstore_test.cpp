@@ -20,7 +20,9 @@ using xenstore::DomId;
 constexpr DomId ATTACKER = 5;
 constexpr DomId VICTIM = 6;
 constexpr xenstore::PacerLimits PACING{.eventsPerDomainPerPass = 8,
-                                       .transitionsPerDomainPerPass = 2};
+                                       .transitionsPerDomainPerPass = 2,
+                                       .transitionsPerSecond = 20,
+                                       .transitionBurst = 10};
 
 class XenstoreFloodTest : public ::testing::Test {
 protected:
@@ -32,8 +34,9 @@ protected:
         sink.drop = [](daemon::ConnectionId, const std::string&) {};
         auto log = std::make_shared<spdlog::logger>(
             "xen", std::make_shared<spdlog::sinks::null_sink_mt>());
-        m_door =
-            std::make_unique<daemon::XenFrontdoor>(sink, log, 1, ring::BackendOptions{}, PACING);
+        m_loop = daemon::EventLoop::create().value();
+        m_door = std::make_unique<daemon::XenFrontdoor>(*m_loop, sink, log, 1,
+                                                        ring::BackendOptions{}, PACING);
         ASSERT_TRUE(m_door->start(m_store.connect(0)));
         introduce(ATTACKER);
         introduce(VICTIM);
@@ -70,6 +73,7 @@ protected:
     }
 
     xenstore::MemoryStore m_store;
+    std::unique_ptr<daemon::EventLoop> m_loop;
     std::unique_ptr<daemon::XenFrontdoor> m_door;
 };
 
@@ -98,6 +102,61 @@ TEST_F(XenstoreFloodTest, GuestWritingClosedInALoopCannotStarveTheOthers) {
     // repeats of a waiting event are one), over many passes.
     EXPECT_GE(m_door->pacer().handled(ATTACKER) - attackerBefore, size_t{JUNK} + 1);
     EXPECT_GE(passes, size_t{JUNK} / PACING.eventsPerDomainPerPass);
+}
+
+// The transition budget, on a clock the test moves: a guest whose every
+// event is a device transition (as a guest cycling its device between
+// Closed and Connected makes) gets its burst at once, then 20 a second; the
+// victim domain is not slowed by it, and nothing is dropped.
+TEST(EventPacerTest, DeviceTransitionsAreRateLimitedPerDomain) {
+    xenstore::EventPacer pacer(PACING);
+    using Clock = xenstore::EventPacer::Clock;
+    auto now = Clock::now();
+    for (int i = 0; i < 100; ++i) {
+        pacer.push({xenstore::frontendDir(DeviceId{ATTACKER, 0}) + "/n" + std::to_string(i), "t"});
+    }
+    size_t transitions = 0;
+    auto handle = [&](const xenstore::WatchEvent& event) {
+        if (xenstore::guestOfEvent(event.path) == ATTACKER) {
+            pacer.noteTransition(ATTACKER, now);
+            ++transitions;
+        }
+    };
+    // Within the same instant: 2 a pass, until the burst of 10 is spent.
+    for (int pass = 0; pass < 20; ++pass) {
+        pacer.runPass(handle, now);
+    }
+    EXPECT_EQ(transitions, 10u) << "the burst, then nothing until time passes";
+    const auto refill = pacer.nextRefill();
+    ASSERT_TRUE(refill);
+    EXPECT_LE(*refill - now, std::chrono::milliseconds(51)) << "one more after 1/20 s";
+    EXPECT_FALSE(pacer.runPass(handle, now)) << "the loop may sleep until then";
+
+    pacer.push({xenstore::frontendDir(DeviceId{VICTIM, 0}) + "/state", "t"});
+    EXPECT_FALSE(pacer.runPass(handle, now)) << "handled at once; the attacker still waits";
+    EXPECT_EQ(pacer.handled(VICTIM), 1u) << "another domain is not held back";
+
+    // Over the next second, in steps of 50 ms: 20 more, however many passes
+    // run (not 2 a pass).
+    for (int step = 0; step < 20; ++step) {
+        now += std::chrono::milliseconds(50);
+        for (int pass = 0; pass < 5; ++pass) {
+            pacer.runPass(handle, now);
+        }
+    }
+    EXPECT_EQ(transitions, 30u);
+    // After a long quiet spell, no more than the burst at once.
+    now += std::chrono::seconds(10);
+    for (int pass = 0; pass < 100; ++pass) {
+        pacer.runPass(handle, now);
+    }
+    EXPECT_EQ(transitions, 40u);
+    // Given time, everything is handled.
+    while (pacer.waiting() > 0) {
+        now += std::chrono::milliseconds(100);
+        pacer.runPass(handle, now);
+    }
+    EXPECT_EQ(transitions, 100u);
 }
 
 } // namespace

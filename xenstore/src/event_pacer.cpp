@@ -1,4 +1,5 @@
 // See event_pacer.hpp.
+#include <algorithm>
 #include <charconv>
 #include <vector>
 #include <xkbus/xenstore/event_pacer.hpp>
@@ -49,8 +50,12 @@ void EventPacer::push(WatchEvent event) {
     ++m_waiting;
 }
 
-bool EventPacer::runPass(const std::function<void(const WatchEvent&)>& handle) {
+bool EventPacer::runPass(const std::function<void(const WatchEvent&)>& handle,
+                         Clock::time_point now) {
     m_transitions.clear();
+    for (auto& [key, bucket] : m_buckets) {
+        refill(bucket, now);
+    }
     // Keys first: a handler may push events (none today), and a domain's
     // queue may not be erased while it is being served.
     std::vector<uint32_t> keys;
@@ -61,15 +66,63 @@ bool EventPacer::runPass(const std::function<void(const WatchEvent&)>& handle) {
         serveDomain(key, m_queues[key], handle);
     }
     std::erase_if(m_queues, [](const auto& entry) { return entry.second.events.empty(); });
-    return m_waiting > 0;
+    // A full bucket is the same as none: forget it.
+    std::erase_if(m_buckets, [this](const auto& entry) {
+        return entry.second.tokens >= m_limits.transitionBurst && !m_queues.contains(entry.first);
+    });
+    for (const auto& [key, queue] : m_queues) {
+        if (!throttled(key)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void EventPacer::noteTransition(DomId domid, Clock::time_point now) {
+    ++m_transitions[domid];
+    auto [bucket, fresh] = m_buckets.try_emplace(domid);
+    if (fresh) {
+        bucket->second = {m_limits.transitionBurst, now};
+    }
+    bucket->second.tokens -= 1; // may go below zero: a debt paid back in time
+}
+
+// Tokens come back at transitionsPerSecond, up to transitionBurst.
+void EventPacer::refill(Bucket& bucket, Clock::time_point now) const {
+    const std::chrono::duration<double> elapsed = now - bucket.refilled;
+    if (elapsed.count() > 0) {
+        bucket.tokens = std::min(m_limits.transitionBurst,
+                                 bucket.tokens + elapsed.count() * m_limits.transitionsPerSecond);
+        bucket.refilled = now;
+    }
+}
+
+bool EventPacer::throttled(uint32_t key) const {
+    auto bucket = m_buckets.find(key);
+    return bucket != m_buckets.end() && bucket->second.tokens < 1;
+}
+
+std::optional<EventPacer::Clock::time_point> EventPacer::nextRefill() const {
+    std::optional<Clock::time_point> first;
+    for (const auto& [key, queue] : m_queues) {
+        if (!throttled(key)) {
+            continue;
+        }
+        const Bucket& bucket = m_buckets.at(key);
+        const std::chrono::duration<double> wait((1 - bucket.tokens) /
+                                                 m_limits.transitionsPerSecond);
+        const auto at = bucket.refilled + std::chrono::duration_cast<Clock::duration>(wait);
+        first = first ? std::min(*first, at) : at;
+    }
+    return first;
 }
 
 void EventPacer::serveDomain(uint32_t key, Queue& queue,
                              const std::function<void(const WatchEvent&)>& handle) {
     for (size_t served = 0; served < m_limits.eventsPerDomainPerPass && !queue.events.empty();
          ++served) {
-        if (m_transitions[key] >= m_limits.transitionsPerDomainPerPass) {
-            return; // the rest waits for the next pass
+        if (m_transitions[key] >= m_limits.transitionsPerDomainPerPass || throttled(key)) {
+            return; // the rest waits for the next pass, or for its budget
         }
         WatchEvent event = std::move(queue.events.front());
         queue.events.pop_front();

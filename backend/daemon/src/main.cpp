@@ -199,7 +199,7 @@ int serve(const Options& o, const std::shared_ptr<spdlog::logger>& log) {
     }
     std::optional<XenFrontdoor> xen;
     if (o.xen) {
-        xen.emplace(hub.sink(), log, o.slotsPerGuest, ring::BackendOptions{});
+        xen.emplace(**loop, hub.sink(), log, o.slotsPerGuest, ring::BackendOptions{});
         if (!xen->start()) {
             return 1;
         }

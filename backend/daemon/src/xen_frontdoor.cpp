@@ -14,10 +14,10 @@ std::string deviceLabel(xenstore::DeviceId device) {
 
 } // namespace
 
-XenFrontdoor::XenFrontdoor(PeerSink sink, std::shared_ptr<spdlog::logger> log,
+XenFrontdoor::XenFrontdoor(EventLoop& loop, PeerSink sink, std::shared_ptr<spdlog::logger> log,
                            uint32_t slotsPerGuest, ring::BackendOptions ringOptions,
                            xenstore::PacerLimits pacing)
-    : m_sink(std::move(sink)), m_log(std::move(log)), m_slotsPerGuest(slotsPerGuest),
+    : m_loop(loop), m_sink(std::move(sink)), m_log(std::move(log)), m_slotsPerGuest(slotsPerGuest),
       m_ringOptions(ringOptions), m_pacer(pacing) {}
 
 XenFrontdoor::~XenFrontdoor() = default;
@@ -32,6 +32,12 @@ Result<void> XenFrontdoor::start(std::unique_ptr<xenstore::Store> store) {
         store = std::move(*opened);
     }
     m_store = std::move(store);
+    // Its expiry only makes a loop pass: the leftover hook serves the events.
+    auto timer = LoopTimer::create(m_loop, [] {});
+    if (!timer) {
+        return fail(timer.error());
+    }
+    m_refillTimer = std::move(*timer);
     xenstore::BackendOptions options;
     options.log = [log = m_log](std::string_view message) { log->info("xen: {}", message); };
     if (m_slotsPerGuest > 0) {
@@ -73,11 +79,18 @@ bool XenFrontdoor::serveDeferred() {
     if (m_pacer.waiting() == 0) {
         return false;
     }
-    return m_pacer.runPass([this](const xenstore::WatchEvent& event) {
-        if (auto handled = m_devices->handleWatchEvent(event); !handled) {
-            m_log->warn("xen: event on {}: {}", event.path, describe(handled.error()));
-        }
-    });
+    const auto now = xenstore::EventPacer::Clock::now();
+    const bool more = m_pacer.runPass(
+        [this](const xenstore::WatchEvent& event) {
+            if (auto handled = m_devices->handleWatchEvent(event); !handled) {
+                m_log->warn("xen: event on {}: {}", event.path, describe(handled.error()));
+            }
+        },
+        now);
+    if (auto refill = m_pacer.nextRefill(); !more && refill) {
+        m_refillTimer->armIn(std::chrono::ceil<std::chrono::milliseconds>(*refill - now));
+    }
+    return more;
 }
 
 void XenFrontdoor::peerGone(ConnectionId id) {

@@ -9,6 +9,8 @@
 #include <spdlog/logger.h>
 #include <string>
 #include <xkbus/daemon/dispatcher.hpp>
+#include <xkbus/daemon/event_loop.hpp>
+#include <xkbus/daemon/loop_timer.hpp>
 #include <xkbus/daemon/peer_hub.hpp>
 #include <xkbus/ring/connection.hpp>
 #include <xkbus/xenstore/backend_device.hpp>
@@ -18,8 +20,9 @@ namespace xkbus::daemon {
 
 class XenFrontdoor final : public xenstore::Connector {
 public:
-    XenFrontdoor(PeerSink sink, std::shared_ptr<spdlog::logger> log, uint32_t slotsPerGuest,
-                 ring::BackendOptions ringOptions, xenstore::PacerLimits pacing = {});
+    XenFrontdoor(EventLoop& loop, PeerSink sink, std::shared_ptr<spdlog::logger> log,
+                 uint32_t slotsPerGuest, ring::BackendOptions ringOptions,
+                 xenstore::PacerLimits pacing = {});
     ~XenFrontdoor() override;
 
     // Opens xenstore (or uses `store`: tests give an in-memory one),
@@ -29,7 +32,8 @@ public:
     // Takes every queued xenstore event into the pacer, for serveDeferred().
     void onWatchReadable();
     // The event loop's leftover hook: handles the next share of the events
-    // that wait; true while some still do.
+    // that wait; true while the next pass may handle more. Events that wait
+    // only for a domain's transition budget wake the loop by a timer.
     bool serveDeferred();
     const xenstore::EventPacer& pacer() const noexcept { return m_pacer; }
     // The server dropped one of our peers: free its slot for the next process.
@@ -40,6 +44,7 @@ public:
     void disconnect(xenstore::DeviceId device) override;
 
 private:
+    EventLoop& m_loop;
     PeerSink m_sink;
     std::shared_ptr<spdlog::logger> m_log;
     uint32_t m_slotsPerGuest;
@@ -49,6 +54,7 @@ private:
     std::map<xenstore::DeviceId, ConnectionId> m_byDevice;
     std::map<ConnectionId, xenstore::DeviceId> m_byPeer;
     xenstore::EventPacer m_pacer;
+    std::unique_ptr<LoopTimer> m_refillTimer; // a pass when a throttled domain may go on
 };
 
 } // namespace xkbus::daemon
