@@ -38,7 +38,7 @@ struct DaemonSetup {
 };
 
 class FrontdoorTest : public ::testing::Test {
-protected:
+public: // the tests' free helpers use the gates and the waits
     void SetUp() override {
         if (::geteuid() != 0) {
             GTEST_SKIP() << "needs root, to run the attacker as nobody";

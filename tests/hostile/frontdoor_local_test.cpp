@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <xkbus/protocol/records.hpp>
 #include <xkbus/ring/local/local_transport.hpp>
 
 // What the next local handshake of this process sends instead of a plain
@@ -304,6 +305,85 @@ TEST_F(FrontdoorTest, ConnectFloodLeavesTheVictimServed) {
               << " us\n";
     EXPECT_LT(slowest, 1000ms);
     EXPECT_EQ(reap(attacker), 0);
+}
+
+std::vector<std::byte> encoded(const protocol::Record& r) {
+    std::vector<std::byte> out;
+    protocol::encode(r, out);
+    return out;
+}
+
+protocol::Record callRecord(protocol::RecordType type, uint32_t callId) {
+    protocol::Record r;
+    r.type = type;
+    r.callId = callId;
+    r.handle = 1;
+    return r;
+}
+
+protocol::Record sendRecord(uint32_t callId, std::string_view name) {
+    protocol::Record r = callRecord(protocol::RecordType::SEND, callId);
+    const Message m = makeMessage(name, std::string_view("x"));
+    r.header = m.header;
+    r.body = m.body;
+    return r;
+}
+
+// Speaks the protocol by hand: HELLO, OPEN, a SEND the victim sees; then,
+// once `go` opens, a record the daemon refuses and right behind it in the
+// ring a SEND and an INTROSPECT, which must never be handled.
+int breakProtocolAfterOneSend(const std::string& socketPath, const FrontdoorTest::Gate& go) {
+    auto raw = socket::connectUnix(socketPath);
+    if (!raw) {
+        return 2;
+    }
+    auto ring = ring::local::connectFrontend(raw->get());
+    if (!ring) {
+        return 3;
+    }
+    protocol::Record hello = callRecord(protocol::RecordType::HELLO, 1);
+    hello.arg = protocol::PROTOCOL_VERSION;
+    protocol::Record open = callRecord(protocol::RecordType::OPEN, 2);
+    open.value = protocol::OPEN_WRITABLE;
+    for (const auto& r : {hello, open, sendRecord(3, "$.doomed.before")}) {
+        if (!ring->send(encoded(r), 2000ms)) {
+            return 4;
+        }
+    }
+    if (!go.waitOpen()) {
+        return 5;
+    }
+    protocol::Record introspect = callRecord(protocol::RecordType::INTROSPECT, 5);
+    introspect.arg = static_cast<uint32_t>(protocol::Introspect::BINDINGS);
+    const std::vector<std::byte> garbage(16, std::byte{0x5A});
+    (void)ring->send(garbage, 2000ms);
+    (void)ring->send(encoded(sendRecord(4, "$.doomed.after")), 2000ms);
+    (void)ring->send(encoded(introspect), 2000ms);
+    // Kicks and descriptors come first on the socket; EOF says it was dropped.
+    const auto end = Clock::now() + 3000ms;
+    while (Clock::now() < end) {
+        pollfd p{raw->get(), POLLIN, 0};
+        char bytes[64];
+        if (::poll(&p, 1, 100) == 1 && ::recv(raw->get(), bytes, sizeof bytes, 0) == 0) {
+            return 0;
+        }
+    }
+    return 6;
+}
+
+TEST_F(FrontdoorTest, DoomedPeerGetsNoMoreService) {
+    startDaemon();
+    auto victim = frontend::openDefaultKsock(0, false).value();
+    ASSERT_TRUE(victim->bind("$.doomed.*", false));
+    Gate go;
+    const pid_t attacker = spawnAttacker([&] { return breakProtocolAfterOneSend(m_socket, go); });
+    ASSERT_TRUE(waitReadable(victim->fd()));
+    auto before = victim->nextMessage().value();
+    ASSERT_TRUE(before);
+    EXPECT_EQ(before->name(), "$.doomed.before") << "its records were served until then";
+    go.open();
+    EXPECT_EQ(reap(attacker), 0) << "the daemon dropped it for the refused record";
+    EXPECT_FALSE(waitReadable(victim->fd(), 300)) << "nothing it sent after it was handled";
 }
 
 } // namespace
