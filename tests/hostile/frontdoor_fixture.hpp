@@ -118,7 +118,7 @@ public: // the tests' free helpers use the gates and the waits
     pid_t spawnAttacker(const std::function<int()>& body) {
         return spawn([&] {
             if (::setgroups(0, nullptr) != 0 ||
-                ::setresgid(m_nobodyGid, m_nobodyGid, m_nobodyGid) ||
+                ::setresgid(m_nobodyGid, m_nobodyGid, m_nobodyGid) != 0 ||
                 ::setresuid(m_nobodyUid, m_nobodyUid, m_nobodyUid) != 0) {
                 return 120;
             }
