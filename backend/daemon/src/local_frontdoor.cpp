@@ -1,11 +1,8 @@
 // See local_frontdoor.hpp.
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <xkbus/daemon/local_frontdoor.hpp>
 #include <xkbus/ring/local/local_transport.hpp>
 #include <xkbus/socket/socket_link.hpp>
@@ -31,40 +28,25 @@ LocalFrontdoor::LocalFrontdoor(EventLoop& loop, PeerSink sink, LocalDoorOptions 
 
 LocalFrontdoor::~LocalFrontdoor() = default;
 
-// The socket file never has a looser mode than its final one, not even
-// between bind() and chmod(): bind() creates it under a strict umask.
+// The socket file has its mode and group before anyone can connect, and is
+// never looser than them in between (socket::listenOn).
 Result<UniqueFd> LocalFrontdoor::listen(const std::string& path, DoorKind kind) {
     std::error_code ec;
     const auto dir = std::filesystem::path(path).parent_path();
     if (!dir.empty()) {
         std::filesystem::create_directories(dir, ec);
     }
-    const mode_t previous = ::umask(0177);
-    auto listening = socket::listenOn(path);
-    ::umask(previous);
-    if (!listening) {
-        m_log->error("cannot listen on {}: {}", path, describe(listening.error()));
-        return fail(listening.error());
+    socket::SocketAccess access{.mode = TRUSTED_SOCKET_MODE, .group = std::nullopt};
+    if (kind == CLIENTS) {
+        access = {.mode = CLIENT_SOCKET_MODE, .group = m_options.socketGroup};
     }
-    if (auto moded = setMode(path, kind); !moded) {
-        return fail(moded.error());
+    auto listening = socket::listenOn(path, access);
+    if (!listening) {
+        m_log->error("cannot listen on {} (mode {:o}{}): {}", path, access.mode,
+                     access.group ? fmt::format(", group {}", *access.group) : "",
+                     describe(listening.error()));
     }
     return listening;
-}
-
-Result<void> LocalFrontdoor::setMode(const std::string& path, DoorKind kind) {
-    if (kind == CLIENTS && m_options.socketGroup &&
-        ::chown(path.c_str(), static_cast<uid_t>(-1), *m_options.socketGroup) != 0) {
-        m_log->error("cannot give {} the group {}: {}", path, *m_options.socketGroup,
-                     std::strerror(errno));
-        return fail(Errc::PERMISSION_DENIED);
-    }
-    const mode_t mode = kind == CLIENTS ? CLIENT_SOCKET_MODE : TRUSTED_SOCKET_MODE;
-    if (::chmod(path.c_str(), mode) != 0) {
-        m_log->error("cannot set the mode of {}: {}", path, std::strerror(errno));
-        return fail(Errc::PERMISSION_DENIED);
-    }
-    return {};
 }
 
 Result<void> LocalFrontdoor::watchListener(DoorKind kind) {

@@ -63,6 +63,36 @@ Result<UniqueFd> listenOn(const std::string& path) {
     return fd;
 }
 
+Result<UniqueFd> listenOn(const std::string& path, const SocketAccess& access) {
+    auto addr = addressOf(path);
+    if (!addr) {
+        return fail(addr.error());
+    }
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+        ::unlink(path.c_str()); // a stale socket from a daemon that died
+    }
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) {
+        return fail(errcFromErrno(errno));
+    }
+    const mode_t previous = ::umask(0177); // never looser than 0600, even for a moment
+    const int bound = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr);
+    const int bindErrno = errno;
+    ::umask(previous);
+    if (bound != 0) {
+        return fail(bindErrno == EADDRINUSE ? Errc::REPLIER_EXISTS : errcFromErrno(bindErrno));
+    }
+    if ((access.group && ::chown(path.c_str(), static_cast<uid_t>(-1), *access.group) != 0) ||
+        ::chmod(path.c_str(), static_cast<mode_t>(access.mode)) != 0) {
+        return fail(Errc::PERMISSION_DENIED);
+    }
+    if (::listen(fd.get(), 128) != 0) {
+        return fail(errcFromErrno(errno));
+    }
+    return fd;
+}
+
 Result<UniqueFd> connectUnix(const std::string& path) {
     auto addr = addressOf(path);
     if (!addr) {

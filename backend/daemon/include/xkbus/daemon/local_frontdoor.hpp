@@ -85,7 +85,6 @@ private:
 
     Result<void> open(DoorKind kind);
     Result<UniqueFd> listen(const std::string& path, DoorKind kind);
-    Result<void> setMode(const std::string& path, DoorKind kind);
     Result<void> watchListener(DoorKind kind);
     void acceptAll(DoorKind kind);
     bool admit(DoorKind kind, uint32_t pid, uint32_t uid);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 #include <xkbus/common/result.hpp>
@@ -16,6 +17,16 @@ using xkbus::UniqueFd;
 
 // Listens on a Unix socket path (removing a stale socket file first).
 Result<UniqueFd> listenOn(const std::string& path);
+
+// Who may connect to a socket: its file's mode and, if set, group.
+struct SocketAccess {
+    unsigned mode = 0600;
+    std::optional<uint32_t> group;
+};
+// As listenOn(path), with the file given `access` before anyone can
+// connect: it is bound under a strict umask, changed, and only then listened
+// on. PERMISSION_DENIED if the mode or group cannot be set.
+Result<UniqueFd> listenOn(const std::string& path, const SocketAccess& access);
 // Connects to a listening Unix socket (non-blocking, close-on-exec);
 // NO_SUCH_DEVICE if nothing listens there.
 Result<UniqueFd> connectUnix(const std::string& path);
