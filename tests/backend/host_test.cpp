@@ -38,7 +38,9 @@ protected:
         m_socket = m_dir + "/xkbusd.sock";
         m_loop = EventLoop::create().value();
         m_hub.emplace(*m_loop, m_dispatcher, HubOptions{}, m_log);
-        m_door.emplace(*m_loop, m_hub->sink(), LocalDoorOptions{m_socket, {}, {}, 128}, m_log);
+        LocalDoorOptions door;
+        door.socketPath = m_socket;
+        m_door.emplace(*m_loop, m_hub->sink(), door, m_log);
         ASSERT_TRUE(m_door->start());
         m_stop = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
         ASSERT_TRUE(m_loop->watch(m_stop.get(), [this] { m_loop->stop(); }));

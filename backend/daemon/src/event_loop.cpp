@@ -42,6 +42,10 @@ void EventLoop::setHooks(std::function<bool()> leftover, std::function<bool()> b
     m_beforeSleep = std::move(beforeSleep);
 }
 
+void EventLoop::addLeftover(std::function<bool()> leftover) {
+    m_moreLeftovers.push_back(std::move(leftover));
+}
+
 Result<void> EventLoop::run() {
     m_stopping = false;
     m_workLeft = true; // what was set up before the loop ran gets its pass first
@@ -83,6 +87,9 @@ Result<void> EventLoop::runOnce(int timeoutMs) {
         }
     }
     m_workLeft = m_leftover && m_leftover();
+    for (const auto& more : m_moreLeftovers) {
+        m_workLeft = more() || m_workLeft;
+    }
     return {};
 }
 

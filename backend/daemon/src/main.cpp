@@ -12,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <grp.h>
 #include <malloc.h>
 #include <optional>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -49,7 +50,44 @@ struct Options {
     unsigned spinUs = 20;
     std::string level = "info";
     std::string policyPath = DEFAULT_POLICY;
+    std::string socketGroup; // empty: the daemon's own group
+    unsigned handshakeTimeoutMs = 2000;
+    size_t maxPendingHandshakes = 128;
+    size_t maxPendingPerUser = 32;
 };
+
+// A group name, or a number.
+std::optional<gid_t> groupNamed(const std::string& name) {
+    std::vector<char> buffer(16384);
+    group entry{};
+    group* found = nullptr;
+    if (::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) == 0 &&
+        found != nullptr) {
+        return found->gr_gid;
+    }
+    char* end = nullptr;
+    const unsigned long number = std::strtoul(name.c_str(), &end, 10);
+    if (!name.empty() && *end == '\0') {
+        return static_cast<gid_t>(number);
+    }
+    return std::nullopt;
+}
+
+Result<LocalDoorOptions> localDoorOptions(const Options& o, spdlog::logger& log) {
+    LocalDoorOptions door;
+    door.socketPath = o.socketPath;
+    door.trustedSocketPath = o.trustedSocketPath;
+    door.clientLimits = {o.maxPendingHandshakes, o.maxPendingPerUser};
+    door.handshakeTimeout = std::chrono::milliseconds(o.handshakeTimeoutMs);
+    if (!o.socketGroup.empty()) {
+        door.socketGroup = groupNamed(o.socketGroup);
+        if (!door.socketGroup) {
+            log.error("--socket-group: no group {}", o.socketGroup);
+            return fail(Errc::INVALID);
+        }
+    }
+    return door;
+}
 
 void raiseFileLimit(spdlog::logger& log) {
     rlimit lim{};
@@ -215,19 +253,23 @@ int serve(const Options& o, const std::shared_ptr<spdlog::logger>& log) {
     HubOptions hubOptions;
     hubOptions.spin = std::chrono::microseconds(o.spinUs);
     PeerHub hub(**loop, dispatcher, hubOptions, log);
-    LocalFrontdoor local(**loop, hub.sink(),
-                         LocalDoorOptions{o.socketPath, o.trustedSocketPath, {}, 128}, log);
+    auto doorOptions = localDoorOptions(o, *log);
+    if (!doorOptions) {
+        return EXIT_USAGE;
+    }
+    LocalFrontdoor local(**loop, hub.sink(), std::move(*doorOptions), log);
     if (!local.start()) {
         return 1;
     }
     std::optional<XenFrontdoor> xen;
     if (o.xen) {
-        xen.emplace(hub.sink(), log, o.slotsPerGuest, ring::BackendOptions{});
+        xen.emplace(**loop, hub.sink(), log, o.slotsPerGuest, ring::BackendOptions{});
         if (!xen->start()) {
             return 1;
         }
         hub.onDropped = [&xen](ConnectionId id) { xen->peerGone(id); };
         (void)(*loop)->watch(xen->watchFd(), [&xen] { xen->onWatchReadable(); });
+        (*loop)->addLeftover([&xen] { return xen->serveDeferred(); });
     }
     EventLoop& events = **loop;
     (void)events.watch(signals->get(), [&events, &signals, &log, &o, &dispatcher] {
@@ -287,6 +329,18 @@ int main(int argc, char** argv) {
                    "who may do what: the tenants' policy file (default " +
                        std::string(DEFAULT_POLICY) +
                        "; absent: the built-in defaults; SIGHUP reloads it; docs/security.md)");
+    app.add_option("--socket-group", o.socketGroup,
+                   "group of the client socket, which is mode 0660 (default: the daemon's "
+                   "group); the trusted socket is always 0600");
+    app.add_option("--handshake-timeout-ms", o.handshakeTimeoutMs,
+                   "a local connection whose ring handshake has not arrived by then is closed")
+        ->check(CLI::Range(10u, 60000u));
+    app.add_option("--max-pending-handshakes", o.maxPendingHandshakes,
+                   "handshakes in progress on the client socket (the trusted socket has its "
+                   "own 16)")
+        ->check(CLI::Range(size_t{1}, size_t{65536}));
+    app.add_option("--max-pending-per-user", o.maxPendingPerUser, "of those, from one Unix user")
+        ->check(CLI::Range(size_t{1}, size_t{65536}));
     app.add_flag("--xen", o.xen, "also serve Xen guests through xenstore (dom0)");
     app.add_option("--guest-slots", o.slotsPerGuest,
                    "with --xen: device slots on bus 0 for every new guest (0: only slots "

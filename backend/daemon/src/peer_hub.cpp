@@ -37,8 +37,8 @@ struct PeerHub::Impl {
     void drop(ConnectionId id, const std::string& reason);
     void wake(ConnectionId id, bool livenessReadable);
     void serve(PeerLink& peer);
-    void handle(PeerLink& peer, Record&& record);
-    void route(ConnectionId caller, uint32_t callerHandle, uint32_t openCall);
+    size_t handle(PeerLink& peer, Record&& record);
+    size_t route(ConnectionId caller, uint32_t callerHandle, uint32_t openCall);
     void deliver(ConnectionId to, const Record& record, ring::Kick kick = ring::Kick::IF_ASKED);
     void doom(ConnectionId id, std::string reason);
     std::string faultOf(PeerLink& peer, Errc e);
@@ -143,14 +143,21 @@ void PeerHub::Impl::wake(ConnectionId id, bool livenessReadable) {
     serve(*peer);
 }
 
+// A peer's turn ends when its records have cost the budget in work (the
+// bytes it sent and the bytes and recipients they reached), not after a
+// count of records: one SEND_BATCH to a thousand listeners is not one unit.
 void PeerHub::Impl::serve(PeerLink& peer) {
     const ConnectionId id = peer.id();
+    if (doomed.contains(id)) {
+        return; // it is being dropped: nothing more is built for it
+    }
     if (auto flushed = peer.flush(); !flushed) {
         doom(id, faultOf(peer, flushed.error()));
         return;
     }
     size_t handled = 0;
-    for (; handled < options.maxRecordsPerWakeup; ++handled) {
+    size_t work = 0;
+    for (; handled < options.maxRecordsPerWakeup && work < options.workPerWakeup; ++handled) {
         auto record = peer.receive();
         if (!record) {
             doom(id, faultOf(peer, record.error()));
@@ -159,7 +166,8 @@ void PeerHub::Impl::serve(PeerLink& peer) {
         if (!*record) {
             break;
         }
-        handle(peer, std::move(**record));
+        work += protocol::encodedSize(**record);
+        work += handle(peer, std::move(**record));
         if (doomed.contains(id)) {
             return;
         }
@@ -173,19 +181,20 @@ void PeerHub::Impl::serve(PeerLink& peer) {
     // the peer writes without kicking, and a record that arrives while we
     // spin costs it no system call.
     unarmed.insert(id);
-    if (handled == options.maxRecordsPerWakeup) {
+    if (handled == options.maxRecordsPerWakeup || work >= options.workPerWakeup) {
         ready.insert(id); // there may be more: others get their turn first
     } else {
         ready.erase(id);
     }
 }
 
-void PeerHub::Impl::handle(PeerLink& peer, Record&& record) {
+// Returns the work the record caused (see route()).
+size_t PeerHub::Impl::handle(PeerLink& peer, Record&& record) {
     const ConnectionId id = peer.id();
     auto handled = dispatcher.handle(id, record);
     if (!handled) {
         doom(id, "protocol violation: " + handled.error());
-        return;
+        return 0;
     }
     uint32_t openCall = 0;
     if (record.type == RecordType::OPEN && peer.keepsFds() &&
@@ -200,7 +209,7 @@ void PeerHub::Impl::handle(PeerLink& peer, Record&& record) {
             openCall = record.callId;
         }
     }
-    route(id, record.handle, openCall);
+    return route(id, record.handle, openCall);
 }
 
 // Writes what the Dispatcher produced, in order, the RESULT last: every copy
@@ -208,8 +217,14 @@ void PeerHub::Impl::handle(PeerLink& peer, Record&& record) {
 // every blocked sender's fd unwritable, before the caller hears its result.
 // So when a send returns, every recipient's fd is already readable, across
 // processes, as KBUS promised.
-void PeerHub::Impl::route(ConnectionId caller, uint32_t callerHandle, uint32_t openCall) {
+// Returns the work done: the bytes of every record produced plus a fixed
+// cost for each (a recipient's fd and ring to update).
+size_t PeerHub::Impl::route(ConnectionId caller, uint32_t callerHandle, uint32_t openCall) {
     dispatcher.takeOutgoing(outgoing);
+    size_t work = 0;
+    for (const Outgoing& out : outgoing) {
+        work += protocol::encodedSize(out.record) + options.workPerRecord;
+    }
     for (const Outgoing& out : outgoing) {
         if (out.record.type == RecordType::RESULT) {
             continue;
@@ -248,6 +263,7 @@ void PeerHub::Impl::route(ConnectionId caller, uint32_t callerHandle, uint32_t o
         const bool quiet = out.quiet && peer->fdEmptied(out.record.handle);
         deliver(out.to, out.record, quiet ? ring::Kick::NEVER : ring::Kick::IF_ASKED);
     }
+    return work;
 }
 
 void PeerHub::Impl::deliver(ConnectionId to, const Record& record, ring::Kick kick) {

@@ -14,20 +14,30 @@ std::string deviceLabel(xenstore::DeviceId device) {
 
 } // namespace
 
-XenFrontdoor::XenFrontdoor(PeerSink sink, std::shared_ptr<spdlog::logger> log,
-                           uint32_t slotsPerGuest, ring::BackendOptions ringOptions)
-    : m_sink(std::move(sink)), m_log(std::move(log)), m_slotsPerGuest(slotsPerGuest),
-      m_ringOptions(ringOptions) {}
+XenFrontdoor::XenFrontdoor(EventLoop& loop, PeerSink sink, std::shared_ptr<spdlog::logger> log,
+                           uint32_t slotsPerGuest, ring::BackendOptions ringOptions,
+                           xenstore::PacerLimits pacing)
+    : m_loop(loop), m_sink(std::move(sink)), m_log(std::move(log)), m_slotsPerGuest(slotsPerGuest),
+      m_ringOptions(ringOptions), m_pacer(pacing) {}
 
 XenFrontdoor::~XenFrontdoor() = default;
 
-Result<void> XenFrontdoor::start() {
-    auto store = xenstore::openXsStore();
+Result<void> XenFrontdoor::start(std::unique_ptr<xenstore::Store> store) {
     if (!store) {
-        m_log->error("--xen: cannot open xenstore: {}", describe(store.error()));
-        return fail(store.error());
+        auto opened = xenstore::openXsStore();
+        if (!opened) {
+            m_log->error("--xen: cannot open xenstore: {}", describe(opened.error()));
+            return fail(opened.error());
+        }
+        store = std::move(*opened);
     }
-    m_store = std::move(*store);
+    m_store = std::move(store);
+    // Its expiry only makes a loop pass: the leftover hook serves the events.
+    auto timer = LoopTimer::create(m_loop, [] {});
+    if (!timer) {
+        return fail(timer.error());
+    }
+    m_refillTimer = std::move(*timer);
     xenstore::BackendOptions options;
     options.log = [log = m_log](std::string_view message) { log->info("xen: {}", message); };
     if (m_slotsPerGuest > 0) {
@@ -49,6 +59,8 @@ int XenFrontdoor::watchFd() const {
     return m_store ? m_store->watchFd() : -1;
 }
 
+// Reading them all keeps the level-triggered descriptor quiet; what waits
+// in the pacer is bounded (a repeat of a waiting event is not kept twice).
 void XenFrontdoor::onWatchReadable() {
     for (;;) {
         auto event = m_store->nextWatchEvent(std::chrono::milliseconds(0));
@@ -56,12 +68,29 @@ void XenFrontdoor::onWatchReadable() {
             if (event.error() != Errc::TIMED_OUT) {
                 m_log->warn("xen: reading xenstore events: {}", describe(event.error()));
             }
-            return;
+            break;
         }
-        if (auto handled = m_devices->handleWatchEvent(*event); !handled) {
-            m_log->warn("xen: event on {}: {}", event->path, describe(handled.error()));
-        }
+        m_pacer.push(std::move(*event));
     }
+    // The loop's leftover hook (serveDeferred) handles them after this pass.
+}
+
+bool XenFrontdoor::serveDeferred() {
+    if (m_pacer.waiting() == 0) {
+        return false;
+    }
+    const auto now = xenstore::EventPacer::Clock::now();
+    const bool more = m_pacer.runPass(
+        [this](const xenstore::WatchEvent& event) {
+            if (auto handled = m_devices->handleWatchEvent(event); !handled) {
+                m_log->warn("xen: event on {}: {}", event.path, describe(handled.error()));
+            }
+        },
+        now);
+    if (auto refill = m_pacer.nextRefill(); !more && refill) {
+        m_refillTimer->armIn(std::chrono::ceil<std::chrono::milliseconds>(*refill - now));
+    }
+    return more;
 }
 
 void XenFrontdoor::peerGone(ConnectionId id) {
@@ -81,6 +110,7 @@ void XenFrontdoor::peerGone(ConnectionId id) {
 // layer checks the page they name before anything else uses it.
 Result<void> XenFrontdoor::connect(xenstore::DeviceId device, uint32_t bus,
                                    const xenstore::DeviceParams& params) {
+    m_pacer.noteTransition(device.domid);
     std::string_view why;
     auto connection = ring::xen::acceptBackend(device.domid, params.controlRef, params.eventChannel,
                                                m_ringOptions, &why);
@@ -109,6 +139,7 @@ Result<void> XenFrontdoor::connect(xenstore::DeviceId device, uint32_t bus,
 }
 
 void XenFrontdoor::disconnect(xenstore::DeviceId device) {
+    m_pacer.noteTransition(device.domid);
     auto it = m_byDevice.find(device);
     if (it == m_byDevice.end()) {
         return;

@@ -7,12 +7,14 @@
 #include <cstring>
 #include <deque>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <string>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 #include <vector>
 #include <xkbus/common/unique_fd.hpp>
@@ -424,6 +426,29 @@ bool isEventfd(int fd) {
     return n > 0 && std::string_view(target, static_cast<size_t>(n)) == "anon_inode:[eventfd]";
 }
 
+// A semaphore-mode eventfd gives one wakeup per read instead of all of
+// them: whoever reads it (a blocking backend's wait) would spin through its
+// counter. Kernels before 6.6 do not say; there nothing reads it in the daemon.
+bool isSemaphoreEventfd(int fd) {
+    const std::string path = "/proc/self/fdinfo/" + std::to_string(fd);
+    UniqueFd info(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    char text[512] = {};
+    const ssize_t n = info ? ::read(info.get(), text, sizeof text - 1) : -1;
+    if (n <= 0) {
+        return false;
+    }
+    const std::string_view view(text, static_cast<size_t>(n));
+    return view.find("eventfd-semaphore:\t1") != std::string_view::npos ||
+           view.find("eventfd-semaphore: 1") != std::string_view::npos;
+}
+
+// Only shmem (tmpfs) pages: reading a hole punched in them gives zeroes,
+// where a hugetlbfs memfd with a punched hole SIGBUSes whoever touches it.
+bool isShmem(int fd) {
+    struct statfs fs {};
+    return ::fstatfs(fd, &fs) == 0 && static_cast<unsigned long>(fs.f_type) == TMPFS_MAGIC;
+}
+
 bool isSealedMemfd(int fd) {
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
@@ -502,14 +527,20 @@ Result<Connection> acceptBackend(int socketFd, const BackendOptions& options,
     if (!hello) {
         return fail(hello.error());
     }
-    // Never read, so its mode (semaphore or not, blocking or not) cannot stall us.
+    // The daemon never reads it, so its blocking mode cannot stall the loop.
     if (!isEventfd(fds[0].get())) {
         return refuse(why, "handshake descriptor is not an eventfd");
+    }
+    if (isSemaphoreEventfd(fds[0].get())) {
+        return refuse(why, "handshake eventfd is in semaphore mode");
     }
     std::vector<UniqueFd> memfds;
     for (size_t i = EVENT_FDS; i < fds.size(); ++i) {
         if (!isSealedMemfd(fds[i].get())) {
             return refuse(why, "ring memory is not a sealed, page-sized memfd");
+        }
+        if (!isShmem(fds[i].get())) {
+            return refuse(why, "ring memory is not a tmpfs/shmem memfd (hugetlbfs refused)");
         }
         memfds.push_back(std::move(fds[i]));
     }

@@ -23,6 +23,9 @@ Errc errcFromErrno(int e) {
     case ENOMEM:
     case ENOBUFS:
         return Errc::NO_MEMORY;
+    case EMFILE:
+    case ENFILE:
+        return Errc::TOO_MANY; // out of descriptors: the caller backs off
     default:
         return Errc::INVALID;
     }
@@ -60,6 +63,36 @@ Result<UniqueFd> listenOn(const std::string& path) {
     return fd;
 }
 
+Result<UniqueFd> listenOn(const std::string& path, const SocketAccess& access) {
+    auto addr = addressOf(path);
+    if (!addr) {
+        return fail(addr.error());
+    }
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+        ::unlink(path.c_str()); // a stale socket from a daemon that died
+    }
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) {
+        return fail(errcFromErrno(errno));
+    }
+    const mode_t previous = ::umask(0177); // never looser than 0600, even for a moment
+    const int bound = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr);
+    const int bindErrno = errno;
+    ::umask(previous);
+    if (bound != 0) {
+        return fail(bindErrno == EADDRINUSE ? Errc::REPLIER_EXISTS : errcFromErrno(bindErrno));
+    }
+    if ((access.group && ::chown(path.c_str(), static_cast<uid_t>(-1), *access.group) != 0) ||
+        ::chmod(path.c_str(), static_cast<mode_t>(access.mode)) != 0) {
+        return fail(Errc::PERMISSION_DENIED);
+    }
+    if (::listen(fd.get(), 128) != 0) {
+        return fail(errcFromErrno(errno));
+    }
+    return fd;
+}
+
 Result<UniqueFd> connectUnix(const std::string& path) {
     auto addr = addressOf(path);
     if (!addr) {
@@ -78,6 +111,13 @@ Result<UniqueFd> connectUnix(const std::string& path) {
 }
 
 Result<UniqueFd> acceptFrom(int listener, uint32_t& peerPid) {
+    PeerCredentials who;
+    auto fd = acceptPeer(listener, who);
+    peerPid = who.pid;
+    return fd;
+}
+
+Result<UniqueFd> acceptPeer(int listener, PeerCredentials& who) {
     UniqueFd fd(::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) {
         return fail(errno == EAGAIN || errno == EWOULDBLOCK ? Errc::TRY_AGAIN
@@ -85,9 +125,11 @@ Result<UniqueFd> acceptFrom(int listener, uint32_t& peerPid) {
     }
     ucred cred{};
     socklen_t len = sizeof cred;
-    peerPid = ::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0
-                  ? static_cast<uint32_t>(cred.pid)
-                  : 0;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        who = {static_cast<uint32_t>(cred.pid), static_cast<uint32_t>(cred.uid)};
+    } else {
+        who = {};
+    }
     return fd;
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 #include <xkbus/common/result.hpp>
 #include <xkbus/common/unique_fd.hpp>
 
@@ -35,6 +36,9 @@ public:
     // returns true if it found some after all (it may spin, and must ask to
     // be woken for whatever it leaves).
     void setHooks(std::function<bool()> leftover, std::function<bool()> beforeSleep);
+    // Another source of leftover work (the Xen front door's deferred
+    // xenstore events): run after `leftover`, on every pass, same contract.
+    void addLeftover(std::function<bool()> leftover);
 
     // Runs until stop(). Returns an error only if epoll itself fails.
     Result<void> run();
@@ -58,6 +62,7 @@ private:
     uint64_t m_nextToken = 1;
     std::function<bool()> m_leftover;
     std::function<bool()> m_beforeSleep;
+    std::vector<std::function<bool()>> m_moreLeftovers;
     bool m_workLeft = false;
     bool m_stopping = false;
     uint64_t m_passes = 0;

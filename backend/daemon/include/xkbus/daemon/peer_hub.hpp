@@ -24,7 +24,13 @@ struct HubOptions {
     // Records waiting for a client whose ring is full; past this it is not
     // reading, and it is disconnected rather than buffered without bound.
     size_t maxBufferedPerPeer = 64u << 20;
-    size_t maxRecordsPerWakeup = 256; // per peer, so one busy peer cannot starve the rest
+    // A peer's turn on a pass, so one busy peer cannot starve the rest: at
+    // most this many records, and it ends once they cost workPerWakeup,
+    // counted as the bytes received and delivered plus workPerRecord for
+    // each record delivered (a recipient reached).
+    size_t maxRecordsPerWakeup = 256;
+    size_t workPerWakeup = 1u << 20;
+    size_t workPerRecord = 256;
     // How long the loop keeps looking at the rings it just served before it
     // sleeps: a record that arrives meanwhile costs no kick and no wakeup.
     // Never spins where it runs on one CPU only (ring::spinWhereUseful).
