@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 #include <xkbus/frontend/open.hpp>
 #include <xkbus/frontend/poll_signal.hpp>
@@ -200,7 +201,7 @@ Result<std::unique_ptr<KsockChannel>> openDefaultKsock(uint32_t bus, bool writab
     std::lock_guard lock(mutex);
     for (int attempt = 0; attempt < 2; ++attempt) {
         if (shared && owner != ::getpid()) {
-            inherited.push_back(std::move(shared));
+            inherited.push_back(std::exchange(shared, nullptr));
         }
         if (!shared) {
             auto connected = connectDefault();
