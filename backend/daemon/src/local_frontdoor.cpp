@@ -50,6 +50,7 @@ Tenant tenantOf(int fd, bool trusted) {
     }
     std::vector<uint32_t> ids(gids.begin(), gids.end());
     std::vector<std::string> names;
+    names.reserve(gids.size());
     for (gid_t g : gids) {
         names.push_back(groupName(g));
     }

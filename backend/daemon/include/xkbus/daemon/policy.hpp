@@ -76,6 +76,13 @@ struct Limits {
 
 // One [tenant NAME] section. Every field is optional: what it leaves out
 // comes from the tenant's defaults.
+// The buses a rule opens (Rule::buses).
+struct RuleBuses {
+    bool all = false;
+    bool slot = false; // a guest's own slot bus
+    std::vector<uint32_t> listed;
+};
+
 struct Rule {
     struct Matcher {
         enum class Kind : uint8_t {
@@ -99,11 +106,10 @@ struct Rule {
         std::optional<T> value;
         unsigned line = 0; // where it was set, for the decision's rule
     };
-    struct Buses {
-        bool all = false;
-        bool slot = false; // a guest's own slot bus
-        std::vector<uint32_t> listed;
-    };
+    // At namespace scope: a nested struct with member initializers is not
+    // default-constructible inside its enclosing class, which clang enforces
+    // for std::optional<Buses>::emplace().
+    using Buses = RuleBuses;
 
     std::string name;
     unsigned line = 0;
