@@ -161,8 +161,27 @@ Result<MsgId> Ksock::reply(const Message& request, std::string_view data) {
     return send(answer);
 }
 
+// An empty queue is also where a daemon's death shows: its end of the fd
+// closed, and the ring alone cannot tell a dead daemon from a quiet one.
 Result<std::optional<Message>> Ksock::tryReceive() {
-    return lostIf(tryReceiveHere());
+    auto next = tryReceiveHere();
+    if (next && !*next) {
+        pollfd p{fd(), POLLIN, 0};
+        if (fd() >= 0 && ::poll(&p, 1, 0) > 0) {
+            if (auto alive = checkHangUp(p.revents); !alive) {
+                return lostIf(Result<std::optional<Message>>(fail(alive.error())));
+            }
+        }
+    }
+    return lostIf(std::move(next));
+}
+
+Result<void> Ksock::checkHangUp(short revents) {
+    if ((revents & (POLLHUP | POLLERR)) == 0) {
+        return {};
+    }
+    // Ask the daemon, whose silence the connection may not have noticed yet.
+    return m_channel->control(frontend::Control::NUM_MESSAGES, 0).map([](uint64_t) {});
 }
 
 Result<std::optional<Message>> Ksock::tryReceiveHere() {
@@ -207,7 +226,11 @@ Result<Message> Ksock::receiveHere(std::optional<std::chrono::steady_clock::time
         }
         if (fd() >= 0) {
             pollfd p{fd(), POLLIN, 0};
-            (void)::poll(&p, 1, wait);
+            if (::poll(&p, 1, wait) > 0) {
+                if (auto alive = checkHangUp(p.revents); !alive) {
+                    return fail(alive.error());
+                }
+            }
         } else { // a channel without an fd (some test fakes): look again soon
             std::this_thread::sleep_for(
                 std::chrono::milliseconds(std::min(wait < 0 ? 1 : wait, 1)));

@@ -5,6 +5,7 @@
 #include <memory>
 #include <poll.h>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <xkbus/limpet/channel_port.hpp>
 #include <xkbus/limpet/drivers.hpp>
@@ -101,8 +102,13 @@ Result<void> runPair(const BusEnd& x, const BusEnd& y, Pair& p, const KeepGoing&
         if (::poll(fds, 2, 100) < 0 && errno != EINTR) {
             return fail(Errc::DISCONNECTED);
         }
-        for (auto [side, end] : {std::pair(&p.a, &x), std::pair(&p.b, &y)}) {
-            if (auto ok = drainBus(*side, 64); !ok) {
+        for (auto [side, end, revents] :
+             {std::tuple(&p.a, &x, fds[0].revents), std::tuple(&p.b, &y, fds[1].revents)}) {
+            auto ok = side->port->checkHangUp(revents);
+            if (ok) {
+                ok = drainBus(*side, 64);
+            }
+            if (!ok) {
                 error = "lost the daemon at " + end->socketPath;
                 return ok;
             }

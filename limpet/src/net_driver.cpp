@@ -523,7 +523,7 @@ void NetRunner::step() {
     if ((fds[2].revents & POLLIN) != 0) {
         acceptAll();
     }
-    if (!drainBus(64)) {
+    if (!m_port->checkHangUp(fds[0].revents) || !drainBus(64)) {
         m_lostBus = true;
     }
     if (m_link && !flush(*m_link)) {

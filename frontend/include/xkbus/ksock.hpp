@@ -112,6 +112,8 @@ private:
     // receive and tryReceive without reopening: request() must see the
     // daemon go, as its answer goes with it.
     Result<std::optional<Message>> tryReceiveHere();
+    // DISCONNECTED if poll()'s `revents` for fd() say the daemon went away.
+    Result<void> checkHangUp(short revents);
     Result<Message> receiveHere(std::optional<std::chrono::steady_clock::time_point> deadline);
     template <class T>
     Result<T> lostIf(Result<T> result) {
