@@ -81,7 +81,7 @@ Result<uint64_t> Ksock::control(frontend::Control what, uint64_t arg) {
     if (isSetting(what, arg) && settingTookEffect(what, done)) {
         m_settings[what] = arg;
     }
-    return lostIf(std::move(done));
+    return lostIf(done);
 }
 
 // Settings first (MAX_MESSAGES before any message can arrive), then the

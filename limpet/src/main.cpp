@@ -67,7 +67,7 @@ void addNet(CLI::App* cmd, xkbus::limpet::NetOptions& o) {
 }
 
 // --reconnect: wait for a daemon that went away, then join its bus again.
-void addReconnect(CLI::App* cmd, std::vector<xkbus::limpet::BusEnd*> ends) {
+void addReconnect(CLI::App* cmd, const std::vector<xkbus::limpet::BusEnd*>& ends) {
     cmd->add_flag_callback(
         "--reconnect",
         [ends] {
