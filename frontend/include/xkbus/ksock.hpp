@@ -115,6 +115,8 @@ private:
     // DISCONNECTED if poll()'s `revents` for fd() say the daemon went away.
     Result<void> checkHangUp(short revents);
     Result<Message> receiveHere(std::optional<std::chrono::steady_clock::time_point> deadline);
+    // Every call's error passes here, so that with setReconnect the Ksock
+    // is back whichever call met the daemon's death first.
     template <class T>
     Result<T> lostIf(Result<T> result) {
         if (!result) {
