@@ -159,9 +159,9 @@ int monitor(const Options& o, std::vector<std::string> names, bool allBuses, boo
     Options shown = o;
     shown.output.showBus = watched.size() > 1;
     const Setup setup = [&](Ksock& k, uint32_t) -> Result<void> {
-        (void)k.channel().control(protocol::Control::MAX_MESSAGES, WATCH_QUEUE_DEPTH);
+        (void)k.control(protocol::Control::MAX_MESSAGES, WATCH_QUEUE_DEPTH);
         // One copy of each message, however many of our bindings match it.
-        (void)k.channel().control(protocol::Control::ONLY_ONCE, 1);
+        (void)k.control(protocol::Control::ONLY_ONCE, 1);
         if (auto ok = bindAll(k, names); !ok) {
             return ok;
         }
@@ -170,7 +170,7 @@ int monitor(const Options& o, std::vector<std::string> names, bool allBuses, boo
                 return fail(ok.error());
             }
             // QUEUE_FULL: reporting is on, but not every existing replier fitted.
-            auto on = k.channel().control(protocol::Control::REPORT_REPLIER_BINDS, 1);
+            auto on = k.control(protocol::Control::REPORT_REPLIER_BINDS, 1);
             if (!on && on.error() == Errc::PERMISSION_DENIED) {
                 // The daemon's policy keeps bus-wide settings from this user:
                 // the messages are still worth watching.

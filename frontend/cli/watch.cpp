@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <fmt/core.h>
 #include <poll.h>
-#include <thread>
 #include <xkbus/frontend/open.hpp>
 
 namespace xkbus::cli {
@@ -21,14 +20,10 @@ using Clock = std::chrono::steady_clock;
 
 } // namespace
 
-bool isConnectionLost(Errc e) {
-    return e == Errc::DISCONNECTED || e == Errc::NO_DAEMON || e == Errc::PROTOCOL_VIOLATION;
-}
-
 Watch::Watch(std::vector<uint32_t> buses, Setup setup, WatchOptions options)
     : m_buses(std::move(buses)), m_setup(std::move(setup)), m_options(options) {}
 
-Result<void> Watch::openAll(uint32_t& failedBus) {
+Result<void> Watch::start(uint32_t& failedBus) {
     std::vector<Ksock> opened;
     for (uint32_t bus : m_buses) {
         failedBus = bus;
@@ -43,10 +38,6 @@ Result<void> Watch::openAll(uint32_t& failedBus) {
     }
     m_ksocks = std::move(opened);
     return {};
-}
-
-Result<void> Watch::start(uint32_t& failedBus) {
-    return openAll(failedBus);
 }
 
 Ksock& Watch::ksock(uint32_t bus) {
@@ -76,31 +67,28 @@ Result<void> Watch::probe() {
     return {};
 }
 
-// Waits for the daemon to come back, with a growing pause between tries.
+// Waits for the daemon to come back; each Ksock reopens itself with what it
+// had bound and set (Ksock::reopen).
 Result<void> Watch::recover(Errc why) {
     const std::string path = frontend::defaultSocketPath();
     if (!m_options.reconnect || !isConnectionLost(why)) {
         return fail(why);
     }
     fmt::print(stderr, "xkbus: lost the daemon at {} ({}); reconnecting\n", path, describe(why));
-    m_ksocks.clear(); // closes them: they belong to the connection that died
-    auto pause = m_options.firstRetry;
-    for (int attempt = 1;; ++attempt) {
-        uint32_t bus = 0;
-        auto opened = openAll(bus);
-        if (opened) {
-            fmt::print(stderr, "xkbus: reconnected to {} after {} attempt(s); bindings restored\n",
-                       path, attempt);
-            return {};
+    int attempts = 0;
+    for (size_t i = 0; i < m_ksocks.size(); ++i) {
+        auto reopened = m_ksocks[i].reopen(m_options.backoff);
+        if (!reopened) {
+            fmt::print(stderr, "xkbus: bus {}: {} (errno {}); not retrying\n", m_buses[i],
+                       frontend::explainOpenError(reopened.error(), path),
+                       toErrno(reopened.error()));
+            return fail(reopened.error());
         }
-        if (!isConnectionLost(opened.error())) {
-            fmt::print(stderr, "xkbus: bus {}: {} (errno {}); not retrying\n", bus,
-                       frontend::explainOpenError(opened.error(), path), toErrno(opened.error()));
-            return fail(opened.error());
-        }
-        std::this_thread::sleep_for(pause);
-        pause = std::min(pause * 2, m_options.maxRetry);
+        attempts = std::max(attempts, reopened->attempts);
     }
+    fmt::print(stderr, "xkbus: reconnected to {} after {} attempt(s); bindings restored\n", path,
+               attempts);
+    return {};
 }
 
 Result<Delivery> Watch::next(std::chrono::milliseconds timeout) {

@@ -11,13 +11,16 @@
 
 namespace xkbus::cli {
 
-// Binds and configures a freshly opened Ksock; run again after a reconnect.
+// Binds and configures a freshly opened Ksock, through the Ksock's own calls
+// (not channel()), so that Ksock::reopen makes them again after a reconnect.
 using Setup = std::function<Result<void>(Ksock& ksock, uint32_t bus)>;
 
 struct WatchOptions {
     bool reconnect = false;
-    std::chrono::milliseconds firstRetry{100};
-    std::chrono::milliseconds maxRetry{5000};
+    // Waits as long as it takes: a long-running command outlives restarts.
+    Backoff backoff{.first = std::chrono::milliseconds(100),
+                    .max = std::chrono::milliseconds(5000),
+                    .attempts = 0};
     // How long the daemon may stay silent before we ask it whether it is
     // still there (see receive in watch.cpp).
     std::chrono::milliseconds probeEvery{1000};
@@ -45,15 +48,11 @@ private:
     Result<std::optional<Delivery>> takeWaiting();
     Result<void> probe();
     Result<void> recover(Errc why);
-    Result<void> openAll(uint32_t& failedBus);
 
     std::vector<uint32_t> m_buses;
     Setup m_setup;
     WatchOptions m_options;
     std::vector<Ksock> m_ksocks; // parallel to m_buses once started
 };
-
-// Whether `e` means the daemon (or our connection to it) is gone.
-bool isConnectionLost(Errc e);
 
 } // namespace xkbus::cli

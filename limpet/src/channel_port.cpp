@@ -1,3 +1,4 @@
+#include <poll.h>
 #include <xkbus/frontend/open.hpp>
 #include <xkbus/limpet/channel_port.hpp>
 
@@ -9,6 +10,14 @@ ChannelPort::ChannelPort(std::unique_ptr<frontend::KsockChannel> channel)
 // The channel's messages are the Limpet's: header and shared body as read.
 Result<std::optional<Message>> ChannelPort::next() {
     return m_channel->nextMessage();
+}
+
+Result<void> ChannelPort::checkHangUp(short revents) {
+    if ((revents & (POLLHUP | POLLERR | POLLNVAL)) == 0) {
+        return {};
+    }
+    // A question only a living daemon answers.
+    return m_channel->control(frontend::Control::NUM_MESSAGES, 0).map([](uint64_t) {});
 }
 
 Result<void> ChannelPort::bind(std::string_view name, bool replier) {

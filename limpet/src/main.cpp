@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <vector>
 #include <xkbus/limpet/drivers.hpp>
 
 namespace {
@@ -65,6 +66,20 @@ void addNet(CLI::App* cmd, xkbus::limpet::NetOptions& o) {
         ->check(CLI::Range(10u, 600000u));
 }
 
+// --reconnect: wait for a daemon that went away, then join its bus again.
+void addReconnect(CLI::App* cmd, const std::vector<xkbus::limpet::BusEnd*>& ends) {
+    cmd->add_flag_callback(
+        "--reconnect",
+        [ends] {
+            for (auto* end : ends) {
+                end->reconnect = xkbus::limpet::RECONNECT_BACKOFF;
+            }
+        },
+        "when a daemon goes away, wait for it (100 ms to 5 s between attempts, until stopped), "
+        "open the Ksock again and re-establish the link; without it the Limpet exits with "
+        "status 1");
+}
+
 int finish(const xkbus::Result<void>& ok, const std::string& error) {
     if (ok) {
         return 0;
@@ -79,8 +94,9 @@ int finish(const xkbus::Result<void>& ok, const std::string& error) {
 int main(int argc, char** argv) {
     CLI::App app{"xkbus-limpet: joins two KBUS buses, locally or over a TLS link"};
     app.set_version_flag("--version", std::string("xkbus-limpet ") + XKBUS_VERSION);
-    app.footer("Exit status: 0 stopped on SIGTERM or SIGINT; 1 the daemon was lost or the set-up "
-               "failed; 2 options that break a link rule (--plain on tcp:, TLS without "
+    app.footer("Exit status: 0 stopped on SIGTERM or SIGINT; 1 the daemon was lost (without "
+               "--reconnect) or the set-up failed; 2 options that break a link rule (--plain on "
+               "tcp:, TLS without "
                "--peer-name or --any-peer); 3 this Limpet's own probe came back: it stands in a "
                "cycle; 64 bad command line. See xkbus-limpet(1).");
     app.require_subcommand(1);
@@ -89,11 +105,14 @@ int main(int argc, char** argv) {
     auto* local = app.add_subcommand("local", "join two buses this process can reach");
     addEnd(local, x, "x-");
     addEnd(local, y, "y-");
+    addReconnect(local, {&x, &y});
     xkbus::limpet::NetOptions net;
     auto* listen = app.add_subcommand("listen", "one side of a network pair: wait for the peer");
     auto* connect = app.add_subcommand("connect", "one side of a network pair: reach the peer");
     addNet(listen, net);
     addNet(connect, net);
+    addReconnect(listen, {&net.end});
+    addReconnect(connect, {&net.end});
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

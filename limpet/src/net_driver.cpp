@@ -71,6 +71,8 @@ public:
 
 private:
     Result<void> setUp();
+    Result<void> openBus();
+    Result<void> rejoinBus(const KeepGoing& keepGoing);
     void step();
     void tryConnect();
     void connecting(Clock::time_point now);
@@ -107,10 +109,11 @@ private:
     bool m_lostBus = false;
 };
 
-Result<void> NetRunner::setUp() {
-    if (auto ok = checkNetOptions(m_o, m_error); !ok) {
-        return ok;
-    }
+// The Ksock and a fresh Limpet on it: at start, and after the daemon came
+// back (the old Limpet's state belonged to the dead bus).
+Result<void> NetRunner::openBus() {
+    m_limpet.reset();
+    m_port.reset();
     auto port = openPort(m_o.end.socketPath, m_o.end.bus);
     if (!port) {
         m_error = "cannot open a Ksock on the bus (is the trusted socket right?)";
@@ -123,6 +126,38 @@ Result<void> NetRunner::setUp() {
     m_limpet = std::make_unique<Limpet>(config, *m_port, m_toLink);
     if (auto ok = m_limpet->start(); !ok) {
         m_error = "cannot set up the Limpet's Ksock";
+        return ok;
+    }
+    return {};
+}
+
+// The far side must not keep proxies for repliers of a bus that is gone:
+// the link is dropped (it withdraws them and answers what crossed with
+// GoneAway), and made again once the daemon is back, when this side
+// announces the repliers of the new bus.
+Result<void> NetRunner::rejoinBus(const KeepGoing& keepGoing) {
+    stderrLine("lost the daemon at " + m_o.end.socketPath + "; reconnecting");
+    dropLink("lost its daemon", Goodbye{ByeReason::SHUTDOWN, "lost its daemon"});
+    m_pending.clear();
+    m_connecting.reset();
+    int tries = 0;
+    auto opened = retryWhileDaemonAway(
+        *m_o.end.reconnect, [this] { return openBus(); }, tries, keepGoing);
+    if (!opened) {
+        return opened;
+    }
+    m_lostBus = false;
+    m_nextTry = Clock::now();
+    stderrLine("reconnected to " + m_o.end.socketPath + " after " + std::to_string(tries) +
+               " attempt(s); the repliers are announced anew when the link is back");
+    return {};
+}
+
+Result<void> NetRunner::setUp() {
+    if (auto ok = checkNetOptions(m_o, m_error); !ok) {
+        return ok;
+    }
+    if (auto ok = openBus(); !ok) {
         return ok;
     }
     if (m_o.tls) {
@@ -488,7 +523,7 @@ void NetRunner::step() {
     if ((fds[2].revents & POLLIN) != 0) {
         acceptAll();
     }
-    if (!drainBus(64)) {
+    if (!m_port->checkHangUp(fds[0].revents) || !drainBus(64)) {
         m_lostBus = true;
     }
     if (m_link && !flush(*m_link)) {
@@ -506,6 +541,11 @@ Result<void> NetRunner::run(const KeepGoing& keepGoing) {
     }
     while (keepGoing() && m_limpet->fatalError().empty() && !m_lostBus) {
         step();
+        if (m_lostBus && m_o.end.reconnect && keepGoing()) {
+            if (auto back = rejoinBus(keepGoing); !back) {
+                return keepGoing() ? back : Result<void>{}; // a signal stopped the wait
+            }
+        }
     }
     if (!m_limpet->fatalError().empty()) {
         m_error = m_limpet->fatalError();
@@ -514,7 +554,7 @@ Result<void> NetRunner::run(const KeepGoing& keepGoing) {
     }
     dropLink("shutting down", Goodbye{ByeReason::SHUTDOWN, "shutting down"});
     if (m_lostBus) {
-        m_error = "lost the daemon";
+        m_error = "lost the daemon at " + m_o.end.socketPath + " (--reconnect waits for it)";
         return fail(Errc::DISCONNECTED);
     }
     return {};

@@ -4,7 +4,9 @@
 #include "daemon_fixture.hpp"
 
 #include <csignal>
+#include <thread>
 #include <unistd.h>
+#include <vector>
 #include <xkbus/ksock.hpp>
 
 namespace xkbus::testing {
@@ -205,6 +207,107 @@ TEST_F(CppApiTest, BatchesFromTwoSendersNeverInterleave) {
         ++received;
     }
     EXPECT_EQ(received, 2 * BATCHES * EACH);
+}
+
+// Binds and settings a Ksock made through the API, for the restart tests.
+void setUpForRestart(Ksock& k) {
+    ASSERT_TRUE(k.control(frontend::Control::MAX_MESSAGES, 7));
+    ASSERT_TRUE(k.control(frontend::Control::ONLY_ONCE, 1));
+    ASSERT_TRUE(k.serve("$.Svc"));
+    ASSERT_TRUE(k.listen("$.News.*"));
+    ASSERT_TRUE(k.listen("$.News.Today")); // two bindings, one copy: ONLY_ONCE
+    ASSERT_TRUE(k.listen("$.Gone"));
+    ASSERT_TRUE(k.unbind("$.Gone")); // not made again
+}
+
+TEST_F(CppApiTest, AKsockThatReconnectsIsBackOnTheBusWithItsBindingsAfterARestart) {
+    auto k = Ksock::open(0).value();
+    setUpForRestart(k);
+    std::vector<Reopened> told;
+    k.setReconnect(Reconnect{.backoff = Backoff{.first = 20ms, .max = 200ms, .attempts = 100},
+                             .onReopened = [&told](const Reopened& r) { told.push_back(r); }});
+    ASSERT_EQ(stopDaemon(SIGKILL), -SIGKILL);
+    std::jthread restarter([this] {
+        std::this_thread::sleep_for(300ms); // the Ksock must wait for it
+        startDaemon();
+    });
+    auto first = k.tryReceive();
+    ASSERT_FALSE(first) << "the call that met the death says so";
+    EXPECT_EQ(first.error(), Errc::DISCONNECTED);
+    restarter.join();
+    ASSERT_EQ(told.size(), 1u) << "and the Ksock said it reopened";
+    EXPECT_GT(told[0].attempts, 1) << "it waited for the daemon";
+    EXPECT_EQ(told[0].newId, k.id());
+
+    auto other = Ksock::open(0).value();
+    EXPECT_EQ(other.channel().findReplier("$.Svc").value(), k.id());
+    EXPECT_EQ(k.channel().control(frontend::Control::MAX_MESSAGES, 0).value(), 7u);
+    EXPECT_EQ(other.channel().findReplier("$.Gone").value(), 0u);
+    ASSERT_TRUE(other.announce("$.News.Today", "sunny"));
+    auto news = k.receive(5s);
+    ASSERT_TRUE(news) << describe(news.error());
+    EXPECT_EQ(news->text(), "sunny");
+    EXPECT_FALSE(k.tryReceive().value()) << "one copy: ONLY_ONCE was set again";
+
+    auto id = other.send(makeMessage("$.Svc", "ping", FLAG_WANT_A_REPLY));
+    ASSERT_TRUE(id);
+    auto request = k.receive(5s);
+    ASSERT_TRUE(request);
+    ASSERT_TRUE(k.reply(*request, "pong"));
+    auto reply = other.receive(5s);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->header.inReplyTo, *id);
+    EXPECT_EQ(reply->text(), "pong");
+}
+
+TEST_F(CppApiTest, ReceiveWaitsThroughADaemonRestartWhenReconnecting) {
+    auto k = Ksock::open(0).value();
+    setUpForRestart(k);
+    int reopened = 0;
+    k.setReconnect(Reconnect{.backoff = Backoff{.first = 20ms, .max = 200ms, .attempts = 100},
+                             .onReopened = [&reopened](const Reopened&) { ++reopened; }});
+    ASSERT_EQ(stopDaemon(SIGKILL), -SIGKILL);
+    std::jthread announcer([this] {
+        std::this_thread::sleep_for(300ms);
+        startDaemon();
+        auto sender = Ksock::open(0);
+        ASSERT_TRUE(sender);
+        // Once the listener has served $.Svc again, its bindings are back.
+        for (int i = 0; i < 500; ++i) {
+            auto replier = sender->channel().findReplier("$.Svc");
+            if (replier && *replier != 0) {
+                break;
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        EXPECT_TRUE(sender->announce("$.News.Back", "after the restart"));
+    });
+    auto news = k.receive(20s);
+    ASSERT_TRUE(news) << describe(news.error());
+    EXPECT_EQ(news->name(), "$.News.Back");
+    EXPECT_EQ(news->text(), "after the restart");
+    EXPECT_EQ(reopened, 1);
+}
+
+TEST_F(CppApiTest, WithoutReconnectTheKsockStaysDeadAndReopenGivesUpAfterItsAttempts) {
+    auto k = Ksock::open(0).value();
+    ASSERT_TRUE(k.serve("$.Svc"));
+    ASSERT_EQ(stopDaemon(SIGKILL), -SIGKILL);
+    auto lost = k.receive(5s);
+    ASSERT_FALSE(lost);
+    EXPECT_EQ(lost.error(), Errc::DISCONNECTED) << "a clear error, never a hang";
+    EXPECT_EQ(k.send(makeMessage("$.x", "", 0)).error(), Errc::DISCONNECTED);
+    const auto start = std::chrono::steady_clock::now();
+    auto gaveUp = k.reopen(Backoff{.first = 10ms, .max = 40ms, .attempts = 4});
+    ASSERT_FALSE(gaveUp);
+    EXPECT_EQ(gaveUp.error(), Errc::NO_DAEMON);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 10ms + 20ms + 40ms);
+    startDaemon();
+    auto back = k.reopen();
+    ASSERT_TRUE(back) << describe(back.error());
+    EXPECT_EQ(back->attempts, 1);
+    auto other = Ksock::open(0).value();
+    EXPECT_EQ(other.channel().findReplier("$.Svc").value(), k.id());
 }
 
 } // namespace

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <deque>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -110,6 +111,62 @@ protected:
         }
     }
 
+    // SIGKILLs daemon `d` (its socket files stay behind, as after a crash).
+    void killDaemon(int d) {
+        const pid_t pid = m_daemons[static_cast<size_t>(d)].pid;
+        stop(m_daemons[static_cast<size_t>(d)], SIGKILL);
+        for (auto& c : m_children) {
+            if (c.pid == pid) {
+                c.pid = 0; // reaped: never signal a pid that may be reused
+            }
+        }
+    }
+
+    // Starts daemon `d` again on the same sockets.
+    void restartDaemon(int d) {
+        const std::string s = socketOf(d);
+        const std::string t = trustedOf(d);
+        m_daemons[static_cast<size_t>(d)] =
+            startProcess({XKBUSD_PATH, "--socket", s, "--trusted-socket", t, "--buses", "2",
+                          "--log-level", "warn"});
+        ASSERT_TRUE(waitForSocket(s) && waitForSocket(t)) << "xkbusd " << d << " again";
+    }
+
+    // Waits (at most 20 s) until the file at `path` contains `text`.
+    static bool waitForText(const std::string& path, const std::string& text) {
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            std::ifstream in(path);
+            std::stringstream all;
+            all << in.rdbuf();
+            if (all.str().find(text) != std::string::npos) {
+                return true;
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        return false;
+    }
+
+    static std::string textOf(const std::string& path) {
+        std::ifstream in(path);
+        std::stringstream all;
+        all << in.rdbuf();
+        return all.str();
+    }
+
+    // The exit status of `c` once it exits (at most 10 s), or -1.
+    static int exitStatus(Child& c) {
+        for (int i = 0; i < 1000 && c.pid > 0; ++i) {
+            int status = 0;
+            if (::waitpid(c.pid, &status, WNOHANG) == c.pid) {
+                c.pid = 0;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        return -1;
+    }
+
     static bool waitForSocket(const std::string& path) {
         for (int i = 0; i < 1000; ++i) {
             if (socket::connectUnix(path)) {
@@ -120,9 +177,14 @@ protected:
         return false;
     }
 
-    Child& startProcess(const std::vector<std::string>& argv) {
+    // With `errPath`, the process's stderr goes to that file.
+    Child& startProcess(const std::vector<std::string>& argv, const std::string& errPath = {}) {
         const pid_t pid = ::fork();
         if (pid == 0) {
+            if (!errPath.empty()) {
+                const int err = ::open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+                ::dup2(err, STDERR_FILENO);
+            }
             std::vector<char*> args;
             for (const auto& a : argv) {
                 args.push_back(const_cast<char*>(a.c_str()));
@@ -164,15 +226,19 @@ protected:
         return startProcess(argv);
     }
 
-    // One side of a plain pair over a Unix socket (allowed for tests only).
-    Child& limpetPlain(const std::string& mode, int daemon, uint32_t id, const std::string& path) {
+    // One side of a plain pair over a Unix socket (allowed for tests only),
+    // with `extra` options and its stderr in `errPath` if given.
+    Child& limpetPlain(const std::string& mode, int daemon, uint32_t id, const std::string& path,
+                       const std::vector<std::string>& extra = {},
+                       const std::string& errPath = {}) {
         std::vector<std::string> argv{LIMPET_PATH,       mode,           "--socket",
                                       trustedOf(daemon), "--id",         std::to_string(id),
                                       "--address",       "unix:" + path, "--plain"};
         for (auto& t : timing()) {
             argv.push_back(t);
         }
-        return startProcess(argv);
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return startProcess(argv, errPath);
     }
 
     static uint16_t freePort() {
@@ -965,6 +1031,90 @@ TEST_F(LimpetE2E, APeerHostThatDoesNotAnswerNeverKeepsTheConnectorFromItsBus) {
         }
     }
     EXPECT_TRUE(bound) << "the connecting Limpet stopped reading its bus";
+}
+
+// The near daemon of a pair restarts under a Limpet started with
+// --reconnect: it says so, the far side drops the repliers of the dead bus,
+// and once the daemon is back both ways work again with the proxies bound.
+TEST_F(LimpetE2E, WithReconnectALimpetRejoinsItsRestartedDaemonOverANetLink) {
+    startDaemons(2);
+    replier(1, 0, "$.Svc.Echo");
+    replier(0, 0, "$.Svc.Old");
+    const std::string log = m_dir + "/near.err";
+    limpetPlain("listen", 0, 1, m_dir + "/link", {"--reconnect"}, log);
+    limpetPlain("connect", 1, 2, m_dir + "/link");
+    Ksock far = open(1, 0);
+    ASSERT_TRUE(waitForReplier(far, "$.Svc.Old"));
+    {
+        Ksock near = open(0, 0);
+        ASSERT_TRUE(waitForReplier(near, "$.Svc.Echo"));
+    }
+
+    killDaemon(0);
+    ASSERT_TRUE(waitForText(log, "lost the daemon at " + trustedOf(0) + "; reconnecting"))
+        << textOf(log);
+    EXPECT_TRUE(waitForReplier(far, "$.Svc.Old", false)) << "the dead bus's replier withdrawn";
+    restartDaemon(0);
+    ASSERT_TRUE(waitForText(log, "reconnected to " + trustedOf(0))) << textOf(log);
+
+    Ksock sender = open(0, 0);
+    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo")) << "the proxy is bound again";
+    auto reply = sender.request("$.Svc.Echo", "back", 10s);
+    ASSERT_TRUE(reply) << describe(reply.error());
+    EXPECT_EQ(reply->text(), "echo:back");
+
+    replier(0, 0, "$.Svc.Near");
+    ASSERT_TRUE(waitForReplier(far, "$.Svc.Near")) << "announced to the far side";
+    auto across = far.request("$.Svc.Near", "over", 10s);
+    ASSERT_TRUE(across) << describe(across.error());
+    EXPECT_EQ(across->text(), "echo:over");
+
+    Ksock listener = open(1, 0);
+    ASSERT_TRUE(listener.listen("$.News.*"));
+    std::this_thread::sleep_for(100ms); // the far Limpet hears only what it sees bound
+    ASSERT_TRUE(sender.announce("$.News.Today", "sunny"));
+    auto news = listener.receive(10s);
+    ASSERT_TRUE(news) << describe(news.error());
+    EXPECT_EQ(news->text(), "sunny");
+}
+
+TEST_F(LimpetE2E, WithReconnectALocalLimpetRejoinsItsRestartedDaemon) {
+    startDaemons(2);
+    replier(1, 0, "$.Svc.Echo");
+    const std::string log = m_dir + "/local.err";
+    startProcess({LIMPET_PATH, "local", "--x-socket", trustedOf(0), "--x-id", "1", "--y-socket",
+                  trustedOf(1), "--y-id", "2", "--reconnect"},
+                 log);
+    {
+        Ksock near = open(0, 0);
+        ASSERT_TRUE(waitForReplier(near, "$.Svc.Echo"));
+    }
+    killDaemon(0);
+    ASSERT_TRUE(waitForText(log, "lost the daemon at " + trustedOf(0) + "; reconnecting"))
+        << textOf(log);
+    restartDaemon(0);
+    ASSERT_TRUE(waitForText(log, "reconnected after")) << textOf(log);
+    Ksock sender = open(0, 0);
+    ASSERT_TRUE(waitForReplier(sender, "$.Svc.Echo")) << "the proxy is bound again";
+    auto reply = sender.request("$.Svc.Echo", "back", 10s);
+    ASSERT_TRUE(reply) << describe(reply.error());
+    EXPECT_EQ(reply->text(), "echo:back");
+}
+
+TEST_F(LimpetE2E, WithoutReconnectALimpetWhoseDaemonDiesExitsWithStatusOne) {
+    startDaemons(2);
+    const std::string log = m_dir + "/near.err";
+    Child& near = limpetPlain("listen", 0, 1, m_dir + "/link", {}, log);
+    limpetPlain("connect", 1, 2, m_dir + "/link");
+    replier(0, 0, "$.Svc.Old");
+    Ksock far = open(1, 0);
+    ASSERT_TRUE(waitForReplier(far, "$.Svc.Old"));
+    killDaemon(0);
+    EXPECT_EQ(exitStatus(near), 1);
+    EXPECT_NE(
+        textOf(log).find("lost the daemon at " + trustedOf(0) + " (--reconnect waits for it)"),
+        std::string::npos)
+        << textOf(log);
 }
 
 } // namespace

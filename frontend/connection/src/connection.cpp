@@ -491,6 +491,11 @@ Result<std::optional<Message>> Connection::nextMessageLocked(uint32_t handle) {
     if (!it->second.mirror.empty()) {
         return popMirroredLocked(handle, it->second);
     }
+    if (m_broken) {
+        // The daemon is gone: what it sent has been read, and nothing more
+        // will come. "Nothing yet" would keep a reader waiting for ever.
+        return fail(Errc::DISCONNECTED);
+    }
     if (!backlogged) {
         // Nothing mirrored, nothing in the ring, nothing held back: the queue
         // is empty as of now, and the fd says so too (settleFdLocked).

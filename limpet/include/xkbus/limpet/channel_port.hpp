@@ -14,6 +14,10 @@ public:
     int fd() const noexcept { return m_channel->fd(); }
     // The next message on the Ksock, if any.
     Result<std::optional<Message>> next();
+    // After poll() gave `revents` for fd(): DISCONNECTED if the fd hung up
+    // because the daemon went away. Reading the ring alone cannot tell: a
+    // dead daemon's ring just stays empty.
+    Result<void> checkHangUp(short revents);
 
     KsockId id() const override { return m_channel->id(); }
     Result<void> bind(std::string_view name, bool replier) override;

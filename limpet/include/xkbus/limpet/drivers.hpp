@@ -5,7 +5,9 @@
 #include <csignal>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <xkbus/frontend/backoff.hpp>
 #include <xkbus/limpet/limpet.hpp>
 #include <xkbus/limpet/stream.hpp>
 
@@ -15,7 +17,16 @@ struct BusEnd {
     std::string socketPath; // the daemon's trusted (Limpet) socket
     uint32_t bus = 0;
     Config config; // networkId at least
+    // --reconnect: when the daemon goes away, wait for it with this backoff
+    // and join the bus again (see docs/limpet.md); without it the Limpet
+    // stops with DISCONNECTED.
+    std::optional<Backoff> reconnect;
 };
+
+// How --reconnect waits: from 100 ms up to 5 s between attempts, for as long
+// as it takes (a signal still stops the Limpet).
+inline constexpr Backoff RECONNECT_BACKOFF{
+    .first = std::chrono::milliseconds(100), .max = std::chrono::milliseconds(5000), .attempts = 0};
 
 // A line for the operator, on stderr.
 void stderrLine(std::string_view line);
@@ -25,7 +36,9 @@ using KeepGoing = std::function<bool()>;
 
 // Joins two buses from one process: one Ksock on each, the link a pair of
 // in-memory queues. Returns when keepGoing() says stop (success) or on a
-// fatal error (its text in `error`).
+// fatal error (its text in `error`). With x.reconnect, a daemon that goes
+// away takes the link down; both Ksocks are opened again once it is back,
+// and the link comes up again (each side announces its repliers anew).
 Result<void> runLocal(const BusEnd& x, const BusEnd& y, const KeepGoing& keepGoing,
                       std::string& error);
 
@@ -50,7 +63,10 @@ struct NetOptions {
 Result<void> checkNetOptions(const NetOptions& options, std::string& error);
 
 // One side of a network pair. Reconnects (connector) or accepts again
-// (listener) whenever the link drops.
+// (listener) whenever the link drops. With end.reconnect, a daemon that goes
+// away drops the link (GOODBYE(SHUTDOWN), so the far side withdraws its
+// proxies at once); once the daemon is back the Ksock is opened again and the
+// link re-established, which announces this side's repliers anew.
 Result<void> runNet(const NetOptions& options, const KeepGoing& keepGoing, std::string& error);
 
 } // namespace xkbus::limpet
