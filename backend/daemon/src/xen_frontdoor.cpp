@@ -125,10 +125,11 @@ Result<void> XenFrontdoor::connect(xenstore::DeviceId device, uint32_t bus,
     auto name = m_store->read(xenstore::NO_TRANSACTION,
                               "/local/domain/" + std::to_string(device.domid) + "/name");
     Tenant tenant = Tenant::guest(device.domid, name ? *name : std::string(), bus);
+    const uint32_t chargeGroup = tenant.chargeGroup();
     const PeerInfo info{.domid = device.domid,
                         .pid = 0,
                         .trusted = false,
-                        .chargeGroup = tenant.chargeGroup(),
+                        .chargeGroup = chargeGroup,
                         .tenant = std::move(tenant)};
     const ConnectionId id =
         m_sink.adopt(std::move(*connection), info, deviceLabel(device), UniqueFd());
