@@ -12,6 +12,23 @@
 namespace xkbus::testing {
 namespace {
 
+// AddressSanitizer keeps freed memory in quarantine (256 MiB by default), so
+// the daemon's resident size says nothing about what it holds under ASan;
+// the quota itself (the EBUSY count) is still checked there.
+constexpr bool underAddressSanitizer() {
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return true;
+#else
+    return false;
+#endif
+#else
+    return false;
+#endif
+}
+
 using protocol::Control;
 
 constexpr uint32_t KSOCKS = 8;
@@ -165,8 +182,10 @@ TEST_F(TenantLimitsE2eTest, AFloodStopsAtTheByteQuotaAndTheDaemonStaysSmall) {
     auto stats = (*c)->introspect(0, protocol::Introspect::STATS);
     measured.open();
     EXPECT_EQ(reap(attacker), 0) << "too few EBUSY: the quota did not hold";
-    EXPECT_LT(after - before, QUEUED_KIB + MARGIN_KIB)
-        << "the daemon grew from " << before << " to " << after << " KiB";
+    if (!underAddressSanitizer()) {
+        EXPECT_LT(after - before, QUEUED_KIB + MARGIN_KIB)
+            << "the daemon grew from " << before << " to " << after << " KiB";
+    }
     // `xkbus stats` data: dom0 sees the attacker at its quota.
     ASSERT_TRUE(stats);
     bool seen = false;
