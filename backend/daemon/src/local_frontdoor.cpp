@@ -171,7 +171,10 @@ void LocalFrontdoor::acceptAll(DoorKind kind) {
         const int fd = accepted->get();
         ++door.pending;
         ++door.pendingByUser[who.uid];
-        m_handshakes[fd] = Handshake{std::move(*accepted), who.pid, who.uid, kind,
+        m_handshakes[fd] = Handshake{std::move(*accepted),
+                                     who.pid,
+                                     who.uid,
+                                     kind,
                                      Clock::now() + m_options.handshakeTimeout,
                                      tenantOf(fd, kind == TRUSTED)};
         if (!m_deadlineTimer->armed()) {
