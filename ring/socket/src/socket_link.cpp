@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <optional>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -43,54 +44,63 @@ Result<sockaddr_un> addressOf(const std::string& path) {
 
 } // namespace
 
-Result<UniqueFd> listenOn(const std::string& path) {
+namespace {
+
+// A new listening-to-be socket bound at `path` (a stale socket from a daemon
+// that died is replaced), under `umaskWhileBinding` if given, so that the
+// file is never looser than that, even for a moment.
+Result<UniqueFd> boundSocket(const std::string& path, std::optional<mode_t> umaskWhileBinding) {
     auto addr = addressOf(path);
     if (!addr) {
         return fail(addr.error());
     }
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
-        ::unlink(path.c_str()); // a stale socket from a daemon that died
+        ::unlink(path.c_str());
     }
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) {
         return fail(errcFromErrno(errno));
     }
-    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0 ||
-        ::listen(fd.get(), 128) != 0) {
-        return fail(errno == EADDRINUSE ? Errc::REPLIER_EXISTS : errcFromErrno(errno));
+    const mode_t previous = umaskWhileBinding ? ::umask(*umaskWhileBinding) : 0;
+    const int bound = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr);
+    const int bindErrno = errno;
+    if (umaskWhileBinding) {
+        ::umask(previous);
+    }
+    if (bound != 0) {
+        return fail(bindErrno == EADDRINUSE ? Errc::REPLIER_EXISTS : errcFromErrno(bindErrno));
     }
     return fd;
 }
 
-Result<UniqueFd> listenOn(const std::string& path, const SocketAccess& access) {
-    auto addr = addressOf(path);
-    if (!addr) {
-        return fail(addr.error());
-    }
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
-        ::unlink(path.c_str()); // a stale socket from a daemon that died
-    }
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) {
+Result<UniqueFd> listening(UniqueFd fd) {
+    if (::listen(fd.get(), 128) != 0) {
         return fail(errcFromErrno(errno));
     }
-    const mode_t previous = ::umask(0177); // never looser than 0600, even for a moment
-    const int bound = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr);
-    const int bindErrno = errno;
-    ::umask(previous);
-    if (bound != 0) {
-        return fail(bindErrno == EADDRINUSE ? Errc::REPLIER_EXISTS : errcFromErrno(bindErrno));
+    return fd;
+}
+
+} // namespace
+
+Result<UniqueFd> listenOn(const std::string& path) {
+    auto fd = boundSocket(path, std::nullopt);
+    if (!fd) {
+        return fd;
+    }
+    return listening(std::move(*fd));
+}
+
+Result<UniqueFd> listenOn(const std::string& path, const SocketAccess& access) {
+    auto fd = boundSocket(path, mode_t{0177}); // never looser than 0600
+    if (!fd) {
+        return fd;
     }
     if ((access.group && ::chown(path.c_str(), static_cast<uid_t>(-1), *access.group) != 0) ||
         ::chmod(path.c_str(), static_cast<mode_t>(access.mode)) != 0) {
         return fail(Errc::PERMISSION_DENIED);
     }
-    if (::listen(fd.get(), 128) != 0) {
-        return fail(errcFromErrno(errno));
-    }
-    return fd;
+    return listening(std::move(*fd));
 }
 
 Result<UniqueFd> connectUnix(const std::string& path) {
