@@ -2,6 +2,8 @@
 // processes that talk to it. XKBUSD_PATH is the daemon binary (set by CMake).
 #pragma once
 
+#include "../support/child_process.hpp"
+
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -76,11 +78,7 @@ protected:
         return pid;
     }
 
-    static int reap(pid_t pid) {
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
+    static int reap(pid_t pid) { return support::reapExitCode(pid); }
 
     // Waits until `fd` is readable; false on timeout.
     static bool waitReadable(int fd, int timeoutMs = 5000) {
@@ -93,21 +91,7 @@ protected:
         return ::poll(&p, 1, 0) == 1 ? p.revents : 0;
     }
 
-    // A pipe for a child to tell the parent it reached some point.
-    struct Gate {
-        int fds[2] = {-1, -1};
-        Gate() { EXPECT_EQ(::pipe(fds), 0); }
-        ~Gate() {
-            ::close(fds[0]);
-            ::close(fds[1]);
-        }
-        void open() const { (void)!::write(fds[1], "x", 1); }
-        bool waitOpen(int timeoutMs = 10000) const {
-            pollfd p{fds[0], POLLIN, 0};
-            char c = 0;
-            return ::poll(&p, 1, timeoutMs) == 1 && ::read(fds[0], &c, 1) == 1;
-        }
-    };
+    using Gate = support::Gate;
 
     std::string m_dir;
     std::string m_socket;

@@ -4,6 +4,8 @@
 // from /proc, a bound that does not depend on the machine's speed.
 #pragma once
 
+#include "../support/child_process.hpp"
+
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -117,9 +119,7 @@ public: // the tests' free helpers use the gates and the waits
     // the exit code. Killed at TearDown if still running.
     pid_t spawnAttacker(const std::function<int()>& body) {
         return spawn([&] {
-            if (::setgroups(0, nullptr) != 0 ||
-                ::setresgid(m_nobodyGid, m_nobodyGid, m_nobodyGid) != 0 ||
-                ::setresuid(m_nobodyUid, m_nobodyUid, m_nobodyUid) != 0) {
+            if (!xkbus::testing::support::becomeUser(m_nobodyUid, m_nobodyGid)) {
                 return 120;
             }
             return body();
@@ -136,10 +136,8 @@ public: // the tests' free helpers use the gates and the waits
     }
 
     int reap(pid_t pid) {
-        int status = 0;
-        ::waitpid(pid, &status, 0);
         std::erase(m_children, pid);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return xkbus::testing::support::reapExitCode(pid);
     }
 
     // The daemon's user + system CPU time so far, from /proc/PID/stat.
@@ -246,21 +244,7 @@ public: // the tests' free helpers use the gates and the waits
         }
     }
 
-    // A pipe a child writes one byte to when it reached some point.
-    struct Gate {
-        int fds[2] = {-1, -1};
-        Gate() { EXPECT_EQ(::pipe(fds), 0); }
-        ~Gate() {
-            ::close(fds[0]);
-            ::close(fds[1]);
-        }
-        void open() const { (void)!::write(fds[1], "x", 1); }
-        bool waitOpen(int timeoutMs = 10000) const {
-            pollfd p{fds[0], POLLIN, 0};
-            char c = 0;
-            return ::poll(&p, 1, timeoutMs) == 1 && ::read(fds[0], &c, 1) == 1;
-        }
-    };
+    using Gate = xkbus::testing::support::Gate;
 
     std::string m_dir;
     std::string m_socket;

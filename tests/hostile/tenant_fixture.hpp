@@ -4,6 +4,8 @@
 // their SO_PEERCRED uid. Used by the policy_* and tenants_* tests.
 #pragma once
 
+#include "../support/child_process.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -151,8 +153,7 @@ protected:
     pid_t spawnAs(uid_t uid, const std::function<int()>& body) const {
         const pid_t pid = ::fork();
         if (pid == 0) {
-            if (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 ||
-                ::setresuid(uid, uid, uid) != 0) {
+            if (!support::becomeUser(uid, uid)) {
                 ::_exit(126);
             }
             ::_exit(body());
@@ -160,11 +161,7 @@ protected:
         return pid;
     }
 
-    static int reap(pid_t pid) {
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
+    static int reap(pid_t pid) { return support::reapExitCode(pid); }
 
     int runAs(uid_t uid, const std::function<int()>& body) const {
         return reap(spawnAs(uid, body));
@@ -199,23 +196,7 @@ protected:
         return -1;
     }
 
-    // A pipe for a child to say it reached a point, or for the parent to let it go on.
-    struct Gate {
-        int fds[2] = {-1, -1};
-        Gate() { EXPECT_EQ(::pipe(fds), 0); }
-        ~Gate() {
-            ::close(fds[0]);
-            ::close(fds[1]);
-        }
-        Gate(const Gate&) = delete;
-        Gate& operator=(const Gate&) = delete;
-        void open() const { (void)!::write(fds[1], "x", 1); }
-        bool waitOpen(int timeoutMs = 10000) const {
-            pollfd p{fds[0], POLLIN, 0};
-            char c = 0;
-            return ::poll(&p, 1, timeoutMs) == 1 && ::read(fds[0], &c, 1) == 1;
-        }
-    };
+    using Gate = support::Gate;
 
     std::string m_dir;
     std::string m_socket;
