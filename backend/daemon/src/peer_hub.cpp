@@ -196,6 +196,9 @@ size_t PeerHub::Impl::handle(PeerLink& peer, Record&& record) {
         doom(id, "protocol violation: " + handled.error());
         return 0;
     }
+    if (record.type == RecordType::HELLO) {
+        peer.setRingWoken((record.handle & protocol::HELLO_RING_WOKEN) != 0);
+    }
     uint32_t openCall = 0;
     if (record.type == RecordType::OPEN && peer.keepsFds() &&
         dispatcher.readiness(id, record.handle)) {
@@ -278,9 +281,11 @@ void PeerHub::Impl::deliver(ConnectionId to, const Record& record, ring::Kick ki
                  : faultOf(*peer, delivered.error()));
         return;
     }
-    if (peer->hasBacklog()) {
-        // Its ring is full: only its kick for space brings the rest out, and
-        // the ring asks for that kick when it is armed before the loop sleeps.
+    if (peer->hasBacklog() && peer->ringWoken()) {
+        // Its ring is full and nothing but its ring wakes it: only its kick
+        // for space brings the rest out, and the ring asks for that kick when
+        // it is armed before the loop sleeps. A client that polls our fds
+        // asks for the rest itself (NEXT), without a kick per half ring.
         unarmed.insert(to);
     }
 }

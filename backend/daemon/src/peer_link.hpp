@@ -25,6 +25,9 @@ public:
     const std::string& label() const noexcept { return m_label; }
     // A local client: its Ksocks get fds the daemon keeps.
     bool keepsFds() const noexcept { return m_socket.valid(); }
+    // Woken by its ring alone (HELLO_RING_WOKEN, or no fds of ours at all).
+    bool ringWoken() const noexcept { return m_ringWoken || !keepsFds(); }
+    void setRingWoken(bool woken) noexcept { m_ringWoken = woken; }
     ring::Connection& ring() noexcept { return m_ring; }
 
     // Writes `record` into the ring, or keeps it, in order, until there is
@@ -71,6 +74,7 @@ private:
     std::deque<protocol::Record> m_waiting; // records the ring has no room for yet
     size_t m_waitingBytes = 0;
     bool m_backlogShown = false;
+    bool m_ringWoken = false;
     std::unordered_map<uint32_t, FdState> m_fds; // by handle
     std::optional<uint32_t> m_streamingPush;     // a copy only partly in the ring yet
 };

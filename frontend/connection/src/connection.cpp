@@ -196,7 +196,8 @@ Result<std::shared_ptr<Connection>> Connection::start(std::unique_ptr<protocol::
                                                       uint32_t pid, SignalFactory signals) {
     const bool watched = static_cast<bool>(signals);
     std::shared_ptr<Connection> c(new Connection(std::move(link), std::move(signals)));
-    auto hello = c->call(makeRecord(RecordType::HELLO, 0, protocol::PROTOCOL_VERSION, pid));
+    auto hello = c->call(makeRecord(RecordType::HELLO, watched ? protocol::HELLO_RING_WOKEN : 0,
+                                    protocol::PROTOCOL_VERSION, pid));
     if (auto ok = valueOf<uint64_t>(hello); !ok) {
         return fail(ok.error());
     }

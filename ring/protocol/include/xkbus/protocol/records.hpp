@@ -28,7 +28,8 @@ inline constexpr uint16_t PROTOCOL_VERSION = 2;
 
 enum class RecordType : uint16_t {
     // client -> daemon; each has a call id and gets one RESULT, except POP
-    HELLO = 1,        // arg: protocol version; value: the client's pid (for logs)
+    HELLO = 1,        // arg: protocol version; value: the client's pid (for logs);
+                      // handle: HELLO_* flags
     OPEN = 2,         // handle: the client's name for the new Ksock; arg: bus; value: OPEN_* flags
     CLOSE = 3,        // handle
     BIND = 4,         // handle, arg: is_replier, name
@@ -72,6 +73,11 @@ enum class Introspect : uint32_t {
 };
 
 inline constexpr uint64_t OPEN_WRITABLE = 1;
+// HELLO handle bit: the client keeps its Ksocks' fds itself and is woken by
+// its ring alone (a Xen guest's library, or one that drops our fds), so a
+// copy held back for want of room needs the ring's kick for space; a client
+// that polls our fds asks for it (NEXT) instead.
+inline constexpr uint32_t HELLO_RING_WOKEN = 1;
 // SEND arg: do not wake the sender for a successful RESULT (it waits for
 // something else: the reply to its request). An error still wakes it.
 inline constexpr uint32_t SEND_QUIET_SUCCESS = 1;
