@@ -55,6 +55,7 @@ struct Options {
     int clients = 1000;
     int clientsPerProcess = 50; // fastest of 1, 10, 20, 50, 100 on 2 vCPUs
     unsigned timeoutSeconds = 120;
+    int daemonSpinUs = -1; // -1: the daemon's default
 };
 
 [[noreturn]] void dieOn(Errc e, const char* what) {
@@ -559,7 +560,7 @@ int run(const Options& o) {
         return 2; // compare.py skips it
     }
     armHardTimeout(o.timeoutSeconds);
-    startDaemon(XKBUSD_PATH);
+    startDaemon(XKBUSD_PATH, o.daemonSpinUs);
     const nlohmann::ordered_json out = scenario(o);
     stopDaemon();
     std::cout << out.dump() << std::endl;
@@ -586,6 +587,9 @@ int main(int argc, char** argv) {
     app.add_option("--clients-per-process", o.clientsPerProcess,
                    "connections each client process holds (clients)");
     app.add_option("--timeout", o.timeoutSeconds, "hard limit in seconds");
+    app.add_option("--daemon-spin-us", o.daemonSpinUs,
+                   "xkbusd --spin-us (default: the daemon's own); clients read XKBUS_SPIN_US")
+        ->check(CLI::NonNegativeNumber);
     CLI11_PARSE(app, argc, argv);
     return run(o);
 }

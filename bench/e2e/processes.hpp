@@ -236,8 +236,9 @@ inline bool socketAccepts(const char* path) {
 
 // Starts xkbusd on a private socket and returns once it accepts connections,
 // so that no client ever talks to a daemon that is not listening yet.
-// Sets XKBUS_SOCKET for the clients forked later.
-inline void startDaemon(const char* daemonPath) {
+// Sets XKBUS_SOCKET for the clients forked later. A negative spinUs keeps
+// the daemon's default spin budget.
+inline void startDaemon(const char* daemonPath, int spinUs = -1) {
     Registry& r = registry();
     char dir[] = "/tmp/xkbus-bench-XXXXXX";
     if (::mkdtemp(dir) == nullptr) {
@@ -253,9 +254,15 @@ inline void startDaemon(const char* daemonPath) {
     }
     if (pid == 0) {
         const std::string socketPath = r.socketPath; // becomeChild clears the registry
+        const std::string spin = std::to_string(spinUs);
         becomeChild(parent); // the death signal survives exec: no orphaned daemon
-        ::execl(daemonPath, "xkbusd", "--socket", socketPath.c_str(), "--log-level", "warn",
-                static_cast<char*>(nullptr));
+        if (spinUs < 0) {
+            ::execl(daemonPath, "xkbusd", "--socket", socketPath.c_str(), "--log-level", "warn",
+                    static_cast<char*>(nullptr));
+        } else {
+            ::execl(daemonPath, "xkbusd", "--socket", socketPath.c_str(), "--log-level", "warn",
+                    "--spin-us", spin.c_str(), static_cast<char*>(nullptr));
+        }
         ::_exit(127);
     }
     r.daemon = pid;

@@ -2,6 +2,7 @@
 // promises across processes; docs/architecture.md walks through it.
 #include "peer_link.hpp"
 
+#include <algorithm>
 #include <sched.h>
 #include <spdlog/spdlog.h>
 #include <unordered_map>
@@ -15,6 +16,8 @@ using protocol::RecordType;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+constexpr size_t MAX_ANSWERERS_WATCHED = 16;
 
 void cpuRelax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -58,6 +61,10 @@ struct PeerHub::Impl {
     std::unordered_map<ConnectionId, std::unique_ptr<PeerLink>> peers;
     std::unordered_set<ConnectionId> ready;   // serve again before sleeping
     std::unordered_set<ConnectionId> unarmed; // served since the loop last slept
+    // Delivered to since the loop last slept: the peers likely to answer
+    // next (a replier, a listener popping), watched while we spin. Bounded,
+    // so a fan-out to thousands costs the spin nothing per recipient.
+    std::vector<ConnectionId> answerers;
     std::unordered_map<ConnectionId, std::string> doomed;
     bool workedSinceSleep = false;
     std::vector<Outgoing> outgoing; // route()'s, kept for its capacity
@@ -281,6 +288,10 @@ void PeerHub::Impl::deliver(ConnectionId to, const Record& record, ring::Kick ki
                  : faultOf(*peer, delivered.error()));
         return;
     }
+    if (answerers.size() < MAX_ANSWERERS_WATCHED &&
+        std::find(answerers.begin(), answerers.end(), to) == answerers.end()) {
+        answerers.push_back(to);
+    }
     if (peer->hasBacklog() && peer->ringWoken()) {
         // Its ring is full and nothing but its ring wakes it: only its kick
         // for space brings the rest out, and the ring asks for that kick when
@@ -323,6 +334,7 @@ bool PeerHub::Impl::beforeSleep() {
     if (std::exchange(workedSinceSleep, false) && spinForWork()) {
         return true;
     }
+    answerers.clear();
     for (ConnectionId id : std::exchange(unarmed, {})) {
         PeerLink* peer = find(id);
         if (peer == nullptr) {
@@ -339,18 +351,27 @@ bool PeerHub::Impl::beforeSleep() {
     return !ready.empty() || !doomed.empty();
 }
 
+// The spin watches the rings just served and those just delivered to: an
+// answer to what we delivered (a reply, a pop) is the likeliest next work,
+// and its peer's ring may be armed from before, so without this the spin
+// would not see it until the deadline and the epoll wakeup that follows.
 bool PeerHub::Impl::spinForWork() {
-    if (options.spin.count() <= 0 || unarmed.empty()) {
+    if (options.spin.count() <= 0 || (unarmed.empty() && answerers.empty())) {
         return false;
     }
+    const auto progressed = [this](ConnectionId id) {
+        PeerLink* peer = find(id);
+        if (peer != nullptr && peer->ring().endpoint().mayProgress()) {
+            ready.insert(id);
+            return true;
+        }
+        return false;
+    };
     const auto deadline = Clock::now() + options.spin;
     for (uint32_t i = 1;; ++i) {
-        for (ConnectionId id : unarmed) {
-            PeerLink* peer = find(id);
-            if (peer != nullptr && peer->ring().endpoint().mayProgress()) {
-                ready.insert(id);
-                return true;
-            }
+        if (std::ranges::any_of(unarmed, progressed) ||
+            std::ranges::any_of(answerers, progressed)) {
+            return true;
         }
         cpuRelax();
         if (i % 32 == 0) {
