@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <poll.h>
 #include <thread>
+#include <utility>
 #include <xkbus/ksock.hpp>
 
 namespace xkbus {
@@ -212,6 +213,7 @@ Result<Message> Ksock::receive(std::chrono::milliseconds timeout) {
 }
 
 Result<Message> Ksock::receiveHere(std::optional<std::chrono::steady_clock::time_point> deadline) {
+    bool maySpin = true; // once per sleep: what the spin saw may be for another Ksock
     for (;;) {
         auto next = tryReceiveHere();
         if (!next) {
@@ -224,6 +226,10 @@ Result<Message> Ksock::receiveHere(std::optional<std::chrono::steady_clock::time
         if (wait == 0) {
             return fail(Errc::TIMED_OUT);
         }
+        if (std::exchange(maySpin, false) && m_channel->awaitMessageBriefly()) {
+            continue;
+        }
+        maySpin = true;
         if (fd() >= 0) {
             pollfd p{fd(), POLLIN, 0};
             if (::poll(&p, 1, wait) > 0) {

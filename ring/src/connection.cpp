@@ -10,12 +10,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-void cpuRelax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
 std::span<std::byte> bytesOf(const std::unique_ptr<Mapping>& mapping) noexcept {
     return mapping ? mapping->bytes() : std::span<std::byte>();
 }
@@ -28,20 +22,11 @@ void explain(std::string_view* why, std::string_view reason) noexcept {
 
 } // namespace
 
-SpinPolicy spinWhereUseful(SpinPolicy wanted) noexcept {
-    cpu_set_t cpus;
-    CPU_ZERO(&cpus);
-    if (::sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) <= 1) {
-        wanted.maxSpin = std::chrono::nanoseconds(0);
-    }
-    return wanted;
-}
-
 Connection::Connection(std::unique_ptr<Mapping> control, std::unique_ptr<Mapping> ringPages,
                        Transport transport, Endpoint endpoint, SpinPolicy spin, GrantRef controlRef)
     : m_control(std::move(control)), m_ringPages(std::move(ringPages)),
-      m_transport(std::move(transport)), m_endpoint(std::move(endpoint)),
-      m_spin(spinWhereUseful(spin)), m_spinBudget(m_spin.maxSpin), m_controlRef(controlRef) {}
+      m_transport(std::move(transport)), m_endpoint(std::move(endpoint)), m_spin(spin),
+      m_controlRef(controlRef) {}
 
 Connection::~Connection() {
     if (m_control && m_transport.events) {
@@ -137,35 +122,8 @@ bool Connection::retractNote(uint32_t slot, uint16_t pushesSeen) {
     }
 }
 
-bool Connection::spinUntilProgress() {
-    if (m_spinBudget.count() <= 0) {
-        return false;
-    }
-    const auto start = Clock::now();
-    for (uint32_t i = 1;; ++i) {
-        if (m_endpoint.mayProgress()) {
-            // Worked: allow at least twice what it took next time.
-            const auto took = Clock::now() - start;
-            m_spinBudget = std::clamp<std::chrono::nanoseconds>(
-                std::max(m_spinBudget, 2 * took), m_spin.maxSpin / 16, m_spin.maxSpin);
-            return true;
-        }
-        cpuRelax();
-        if (i % 32 == 0) {
-            // On a CPU shared with the peer, spinning alone would keep the
-            // peer from running; yielding lets it (a no-op when it runs elsewhere).
-            ::sched_yield();
-        }
-        if (i % 32 == 0 && Clock::now() - start >= m_spinBudget) {
-            // Wasted: spin less next time, but never so little it cannot recover.
-            m_spinBudget = std::max(m_spinBudget / 2, m_spin.maxSpin / 16);
-            return false;
-        }
-    }
-}
-
 Result<bool> Connection::waitForProgress(Clock::time_point deadline, bool forever, int extraFd) {
-    if (extraFd < 0 && spinUntilProgress()) {
+    if (extraFd < 0 && m_spin.until([this] { return m_endpoint.mayProgress(); })) {
         return false;
     }
     auto armed = m_endpoint.armForWakeup();

@@ -3,27 +3,20 @@
 #include "peer_link.hpp"
 
 #include <algorithm>
-#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <unordered_map>
 #include <unordered_set>
 #include <xkbus/daemon/peer_hub.hpp>
+#include <xkbus/ring/spin.hpp>
 
 namespace xkbus::daemon {
 
 using protocol::Record;
 using protocol::RecordType;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
 constexpr size_t MAX_ANSWERERS_WATCHED = 16;
-
-void cpuRelax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
 
 } // namespace
 
@@ -367,20 +360,10 @@ bool PeerHub::Impl::spinForWork() {
         }
         return false;
     };
-    const auto deadline = Clock::now() + options.spin;
-    for (uint32_t i = 1;; ++i) {
-        if (std::ranges::any_of(unarmed, progressed) ||
-            std::ranges::any_of(answerers, progressed)) {
-            return true;
-        }
-        cpuRelax();
-        if (i % 32 == 0) {
-            ::sched_yield(); // a client sharing our CPU may be what we wait for
-            if (Clock::now() >= deadline) {
-                return false;
-            }
-        }
-    }
+    return ring::spinFor(options.spin, [&] {
+               return std::ranges::any_of(unarmed, progressed) ||
+                      std::ranges::any_of(answerers, progressed);
+           }).count() >= 0;
 }
 
 void PeerHub::Impl::drop(ConnectionId id, const std::string& reason) {

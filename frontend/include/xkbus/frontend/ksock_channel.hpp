@@ -64,6 +64,11 @@ public:
     virtual Result<uint64_t> control(Control what, uint64_t arg) = 0;
     // NEWDEVICE: adds a bus, returns its index.
     virtual Result<uint32_t> newBus() = 0;
+    // Called before the caller sleeps on fd() for a message: waits a moment
+    // without sleeping, where that can help (docs/performance.md, "Wake
+    // strategy"), for one about to arrive. True if one may have (nextMessage
+    // says); false at once for a channel that cannot tell.
+    virtual bool awaitMessageBriefly() { return false; }
 };
 
 // EINVAL for an empty batch or one of over MAX_BATCH messages, MESSAGE_TOO_BIG

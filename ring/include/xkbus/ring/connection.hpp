@@ -13,23 +13,10 @@
 #include <xkbus/common/kbus_types.hpp>
 #include <xkbus/common/result.hpp>
 #include <xkbus/ring/endpoint.hpp>
+#include <xkbus/ring/spin.hpp>
 #include <xkbus/ring/transport.hpp>
 
 namespace xkbus::ring {
-
-// A waiting side first polls the ring for up to `maxSpin` (about 0.3 us per
-// handoff when the peer is running) before paying for a sleep and a kick
-// (about 10 us in these VMs, 25 us when the sleeper's vCPU halted). The
-// budget adapts between maxSpin/16 and maxSpin with recent success. Zero
-// disables spinning, and so does a process that may run on one CPU only:
-// there the peer it waits for can only run once it stops spinning.
-struct SpinPolicy {
-    std::chrono::nanoseconds maxSpin = std::chrono::microseconds(50);
-};
-
-// The policy with spinning off where it cannot help (this process may run
-// on one CPU only).
-SpinPolicy spinWhereUseful(SpinPolicy wanted) noexcept;
 
 struct FrontendOptions {
     uint8_t toBackendOrder = 12; // 4 KiB each way: 3 pages in all
@@ -114,7 +101,7 @@ public:
     bool peerAlive() noexcept { return m_endpoint.peerAlive(); }
     std::string_view brokenReason() const noexcept { return m_endpoint.brokenReason(); }
     Endpoint& endpoint() noexcept { return m_endpoint; }
-    std::chrono::nanoseconds spinBudget() const noexcept { return m_spinBudget; }
+    std::chrono::nanoseconds spinBudget() const noexcept { return m_spin.budget(); }
 
 private:
     friend Result<Connection> openFrontend(PageSharer&, Transport, const FrontendOptions&);
@@ -124,7 +111,6 @@ private:
                Transport transport, Endpoint endpoint, SpinPolicy spin, GrantRef controlRef);
     Result<void> kickIfAsked();
     Result<void> checkLiveness();
-    bool spinUntilProgress();
     Result<bool> waitForProgress(std::chrono::steady_clock::time_point deadline, bool forever,
                                  int extraFd = -1);
 
@@ -132,8 +118,7 @@ private:
     std::unique_ptr<Mapping> m_ringPages;
     Transport m_transport;
     Endpoint m_endpoint;
-    SpinPolicy m_spin;
-    std::chrono::nanoseconds m_spinBudget;
+    AdaptiveSpin m_spin;
     GrantRef m_controlRef = 0;
 };
 
