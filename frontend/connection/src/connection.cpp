@@ -154,7 +154,7 @@ public:
     // Spinning here, not only for a call's RESULT, is what lets a reader that
     // keeps up with its sender skip the sleep and the wakeup per message.
     bool awaitMessageBriefly() override {
-        return m_receiveSpin.until([this] { return m_connection->recordsWaiting(); });
+        return m_receiveSpin.until([this] { return m_connection->messageMayBeWaiting(m_handle); });
     }
 
     Result<uint64_t> control(Control what, uint64_t arg) override {
@@ -487,9 +487,14 @@ Result<std::optional<Message>> Connection::nextMessage(uint32_t handle) {
     return next;
 }
 
-bool Connection::recordsWaiting() {
+bool Connection::messageMayBeWaiting(uint32_t handle) {
     std::lock_guard lock(m_mutex);
-    return m_broken || m_link->recordsWaiting();
+    if (m_broken || m_link->recordsWaiting()) {
+        return true;
+    }
+    // Another thread's call may have applied our copy already.
+    auto it = m_ksocks.find(handle);
+    return it != m_ksocks.end() && !it->second.mirror.empty();
 }
 
 Result<std::optional<Message>> Connection::nextMessageLocked(uint32_t handle) {

@@ -78,8 +78,9 @@ private:
     void apply(protocol::Record&& r);
     Result<void> sendLocked(const protocol::Record& r, bool lazy = false);
     Result<std::optional<Message>> nextMessage(uint32_t handle);
-    // True if the daemon has written records not applied yet (or is gone).
-    bool recordsWaiting();
+    // True if `handle` may have a message: the daemon has written records
+    // not applied yet (or is gone), or its mirror holds one.
+    bool messageMayBeWaiting(uint32_t handle);
     Result<std::optional<Message>> nextMessageLocked(uint32_t handle);
     Result<std::optional<Message>> popMirroredLocked(uint32_t handle, KsockState& k);
     void settleFdLocked(uint32_t handle);
