@@ -21,6 +21,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <sys/resource.h>
 #include <vector>
 #include <xkbus/ring/xen/xen_transport.hpp>
 
@@ -106,6 +107,23 @@ private:
     libxenvchan* m_ctrl;
     std::vector<std::byte> m_buffer;
 };
+
+// What the receiving process spent: its sleeps (voluntary context switches,
+// one per wait for a kick) and its CPU time. Counts, unlike times, mean
+// something under TCG.
+struct Spent {
+    long sleeps = 0;
+    double cpuUs = 0;
+};
+
+Spent spentSoFar() {
+    rusage r{};
+    ::getrusage(RUSAGE_SELF, &r);
+    const auto us = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_usec);
+    };
+    return Spent{r.ru_nvcsw, us(r.ru_utime) + us(r.ru_stime)};
+}
 
 int fail(const std::string& transport, const std::string& why) {
     std::printf("XKBUS-TEST bench-%s FAIL: %s\n", transport.c_str(), why.c_str());
@@ -227,6 +245,7 @@ int runDom0(const std::string& transport, uint32_t domid, const std::string& dir
     };
 
     Clock::time_point first;
+    Spent before;
     for (int i = 0; i < plan.records; ++i) {
         auto record = pipe->receive(plan.bytes);
         if (!record || (*record)[0] != static_cast<std::byte>(i)) {
@@ -234,20 +253,26 @@ int runDom0(const std::string& transport, uint32_t domid, const std::string& dir
         }
         if (i == 0) {
             first = Clock::now();
+            before = spentSoFar();
         }
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - first).count();
-    const double mibPerS =
-        static_cast<double>(plan.bytes) * (plan.records - 1) / (1 << 20) / std::max(seconds, 1e-9);
+    const Spent after = spentSoFar();
+    const double mib = static_cast<double>(plan.bytes) * (plan.records - 1) / (1 << 20);
+    const double mibPerS = mib / std::max(seconds, 1e-9);
+    const double sleepsPerMib =
+        static_cast<double>(after.sleeps - before.sleeps) / std::max(mib, 1e-9);
+    const double cpuUsPerMib = (after.cpuUs - before.cpuUs) / std::max(mib, 1e-9);
     if (!pipe->send(ping.data(), PING_BYTES)) {
         return fail(transport, "could not send done");
     }
     std::printf("XKBUS-BENCH {\"transport\":\"%s\",\"ring_bytes_each_way\":%zu,"
                 "\"ping_bytes\":%zu,\"ping_pong_rounds\":%d,\"one_way_p50_us\":%.2f,"
                 "\"one_way_p99_us\":%.2f,\"stream_record_bytes\":%zu,\"stream_records\":%d,"
-                "\"stream_MiB_per_s\":%.3f}\n",
+                "\"stream_MiB_per_s\":%.3f,\"stream_receiver_sleeps_per_MiB\":%.2f,"
+                "\"stream_receiver_cpu_us_per_MiB\":%.1f}\n",
                 transport.c_str(), RING_BYTES, PING_BYTES, plan.rounds, oneWayUs(0.5),
-                oneWayUs(0.99), plan.bytes, plan.records, mibPerS);
+                oneWayUs(0.99), plan.bytes, plan.records, mibPerS, sleepsPerMib, cpuUsPerMib);
     std::printf("XKBUS-TEST bench-%s PASS (one-way p50 %.1f us, stream %.1f MiB/s)\n",
                 transport.c_str(), oneWayUs(0.5), mibPerS);
     std::fflush(stdout);

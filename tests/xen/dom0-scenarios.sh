@@ -140,16 +140,16 @@ fi
 if wanted bench; then
     say "=== ring benchmark: xkbus vs libxenvchan, domU -> dom0"
     # Interleaved repetitions, so a burst of load on the host hits all transports alike.
-    reps="${BENCH_REPS:-3}"
+    reps="${BENCH_REPS:-7}"
     bfail=""
     rep=1
     while [ "$rep" -le "$reps" ]; do
         for tr in xkbus vchan xkbus-nospin; do
             dir="$GD/bench-$tr-$rep"
             xenstore-rm "$GD/result/bench-$tr" 2>/dev/null
-            gcmd bench "$tr" "$dir" "${BENCH_ROUNDS:-1000}" "${BENCH_RECORDS:-2048}" "${BENCH_BYTES:-4096}"
+            gcmd bench "$tr" "$dir" "${BENCH_ROUNDS:-1000}" "${BENCH_RECORDS:-16384}" "${BENCH_BYTES:-4096}"
             timeout 600 xkbus-xen-bench dom0 --transport "$tr" --domid "$D" --dir "$dir" \
-                --rounds "${BENCH_ROUNDS:-1000}" --records "${BENCH_RECORDS:-2048}" \
+                --rounds "${BENCH_ROUNDS:-1000}" --records "${BENCH_RECORDS:-16384}" \
                 --bytes "${BENCH_BYTES:-4096}" >/tmp/bench.log 2>&1
             rc=$?
             grep '^XKBUS-BENCH' /tmp/bench.log | sed "s/^XKBUS-BENCH {/XKBUS-BENCH {\"rep\":$rep,/"

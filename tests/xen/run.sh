@@ -15,7 +15,8 @@
 #                   use with XEN_SERIAL=stdio)
 #   XEN_SERIAL      stdio to put the serial console on the terminal
 #   BENCH_ROUNDS, BENCH_RECORDS, BENCH_BYTES, BENCH_REPS   the vchan comparison's
-#                   sizes and repetitions (defaults 1000, 2048, 4096, 3)
+#                   sizes and repetitions (defaults 1000, 16384, 4096, 7: 64 MiB
+#                   streams, since shorter ones spread by 3x from run to run)
 #   JOBS            build parallelism (default 2)
 #   XEN_BUILD_DIR   build tree to use (default build-xen/, configured with
 #                   -DXKBUS_WITH_XEN=ON; an existing tree such as build/ saves a build)
@@ -195,6 +196,8 @@ if [ -n "$bench_lines" ] && command -v jq >/dev/null; then
             one_way_p50_us: (map(.one_way_p50_us) | median),
             one_way_p99_us: (map(.one_way_p99_us) | median),
             stream_MiB_per_s: (map(.stream_MiB_per_s) | median),
+            stream_receiver_sleeps_per_MiB: (map(.stream_receiver_sleeps_per_MiB) | median),
+            stream_receiver_cpu_us_per_MiB: (map(.stream_receiver_cpu_us_per_MiB) | median),
             each_repetition: map(del(.transport, .ring_bytes_each_way, .ping_bytes,
                 .ping_pong_rounds, .stream_record_bytes, .stream_records))}}) | add) as $r
         | {machine: {host_cpu_model: $cpu, host_cores: ($cores | tonumber),
@@ -215,15 +218,18 @@ if [ -n "$bench_lines" ] && command -v jq >/dev/null; then
            else {} end)' <<<"$bench_lines" >"$ROOT/bench/results/xen.json.tmp"; then
         mv "$ROOT/bench/results/xen.json.tmp" "$ROOT/bench/results/xen.json"
         echo "----- xkbus ring vs libxenvchan (bench/results/xen.json)"
-        jq -r '(["", "stream MiB/s", "one-way p50 us", "one-way p99 us"] | @tsv),
-               (["xkbus", .xkbus.stream_MiB_per_s, .xkbus.one_way_p50_us, .xkbus.one_way_p99_us] | @tsv),
-               (["vchan", .vchan.stream_MiB_per_s, .vchan.one_way_p50_us, .vchan.one_way_p99_us] | @tsv),
-               (if .["xkbus-nospin"] then (["xkbus-nospin", .["xkbus-nospin"].stream_MiB_per_s,
-                 .["xkbus-nospin"].one_way_p50_us, .["xkbus-nospin"].one_way_p99_us] | @tsv) else empty end),
-               (if .ratio_xkbus_over_vchan then (["xkbus/vchan", .ratio_xkbus_over_vchan.stream_throughput,
-                 .ratio_xkbus_over_vchan.one_way_p50_latency, .ratio_xkbus_over_vchan.one_way_p99_latency] | @tsv) else empty end),
-               (if .ratio_xkbus_nospin_over_vchan then (["xkbus-nospin/vchan", .ratio_xkbus_nospin_over_vchan.stream_throughput,
-                 .ratio_xkbus_nospin_over_vchan.one_way_p50_latency, .ratio_xkbus_nospin_over_vchan.one_way_p99_latency] | @tsv) else empty end)' \
+        jq -r 'def row($name; $t): [$name, $t.stream_MiB_per_s, $t.one_way_p50_us, $t.one_way_p99_us,
+                   $t.stream_receiver_sleeps_per_MiB, $t.stream_receiver_cpu_us_per_MiB];
+               def ratio($name; $r): [$name, $r.stream_throughput, $r.one_way_p50_latency,
+                   $r.one_way_p99_latency, "", ""];
+               (["", "stream MiB/s", "one-way p50 us", "one-way p99 us", "dom0 sleeps/MiB",
+                 "dom0 CPU us/MiB"] | @tsv),
+               (row("xkbus"; .xkbus) | @tsv),
+               (row("vchan"; .vchan) | @tsv),
+               (if .["xkbus-nospin"] then (row("xkbus-nospin"; .["xkbus-nospin"]) | @tsv) else empty end),
+               (if .ratio_xkbus_over_vchan then (ratio("xkbus/vchan"; .ratio_xkbus_over_vchan) | @tsv) else empty end),
+               (if .ratio_xkbus_nospin_over_vchan then
+                 (ratio("xkbus-nospin/vchan"; .ratio_xkbus_nospin_over_vchan) | @tsv) else empty end)' \
             "$ROOT/bench/results/xen.json" | column -t -s $'\t'
     else
         rm -f "$ROOT/bench/results/xen.json.tmp"
