@@ -14,6 +14,27 @@ std::span<std::byte> bytesOf(const std::unique_ptr<Mapping>& mapping) noexcept {
     return mapping ? mapping->bytes() : std::span<std::byte>();
 }
 
+// A wait's deadline, read from the clock only once the call has to wait: a
+// call that finds its record or room at once never reads it (a clock read
+// can be a system call, as on a Xen PV guest without a vDSO clock).
+class LazyDeadline {
+public:
+    explicit LazyDeadline(std::chrono::milliseconds timeout) : m_timeout(timeout) {}
+    bool forever() const noexcept { return m_timeout.count() < 0; }
+    Clock::time_point get() {
+        if (!m_read) {
+            m_at = Clock::now() + (forever() ? std::chrono::milliseconds(0) : m_timeout);
+            m_read = true;
+        }
+        return m_at;
+    }
+
+private:
+    std::chrono::milliseconds m_timeout;
+    Clock::time_point m_at{};
+    bool m_read = false;
+};
+
 void explain(std::string_view* why, std::string_view reason) noexcept {
     if (why != nullptr) {
         *why = reason;
@@ -155,8 +176,7 @@ Result<bool> Connection::waitForProgress(Clock::time_point deadline, bool foreve
 }
 
 Result<void> Connection::send(RecordParts parts, Kick kick, std::chrono::milliseconds timeout) {
-    const bool forever = timeout.count() < 0;
-    const auto deadline = Clock::now() + (forever ? std::chrono::milliseconds(0) : timeout);
+    LazyDeadline deadline(timeout);
     bool started = false;
     for (;;) {
         if (!started) {
@@ -174,15 +194,14 @@ Result<void> Connection::send(RecordParts parts, Kick kick, std::chrono::millise
         if (started && *flushed) {
             return {};
         }
-        if (auto waited = waitForProgress(deadline, forever); !waited) {
+        if (auto waited = waitForProgress(deadline.get(), deadline.forever()); !waited) {
             return fail(waited.error());
         }
     }
 }
 
 Result<std::span<const std::byte>> Connection::receive(std::chrono::milliseconds timeout) {
-    const bool forever = timeout.count() < 0;
-    const auto deadline = Clock::now() + (forever ? std::chrono::milliseconds(0) : timeout);
+    LazyDeadline deadline(timeout);
     for (;;) {
         auto record = tryReceive();
         if (!record) {
@@ -195,7 +214,7 @@ Result<std::span<const std::byte>> Connection::receive(std::chrono::milliseconds
         if (auto flushed = flush(); !flushed) {
             return fail(flushed.error());
         }
-        if (auto waited = waitForProgress(deadline, forever); !waited) {
+        if (auto waited = waitForProgress(deadline.get(), deadline.forever()); !waited) {
             return fail(waited.error());
         }
     }
