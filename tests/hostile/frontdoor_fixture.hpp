@@ -41,6 +41,8 @@ struct DaemonSetup {
 
 class FrontdoorTest : public ::testing::Test {
 public: // the tests' free helpers use the gates and the waits
+    using Gate = xkbus::testing::support::Gate;
+
     void SetUp() override {
         if (::geteuid() != 0) {
             GTEST_SKIP() << "needs root, to run the attacker as nobody";
@@ -123,6 +125,29 @@ public: // the tests' free helpers use the gates and the waits
                 return 120;
             }
             return body();
+        });
+    }
+
+    // Forks an attacker that opens up to `count` connections to the client
+    // socket and holds them, never saying HELLO, until TearDown; `holding`
+    // opens once it has them. With `allMustConnect` a refused connection
+    // fails the attacker (exit 2); without, it ends the run (the backlog is full).
+    void holdRawConnections(int count, Gate& holding, bool allMustConnect) {
+        spawnAttacker([&] {
+            std::vector<UniqueFd> kept;
+            for (int i = 0; i < count; ++i) {
+                auto raw = socket::connectUnix(m_socket);
+                if (!raw) {
+                    if (allMustConnect) {
+                        return 2;
+                    }
+                    break;
+                }
+                kept.push_back(std::move(*raw));
+            }
+            holding.open();
+            ::pause();
+            return 0;
         });
     }
 
@@ -243,8 +268,6 @@ public: // the tests' free helpers use the gates and the waits
             }
         }
     }
-
-    using Gate = xkbus::testing::support::Gate;
 
     std::string m_dir;
     std::string m_socket;

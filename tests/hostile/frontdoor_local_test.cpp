@@ -159,19 +159,7 @@ TEST_F(FrontdoorTest, LimpetConnectsWhileClientsHogTheClientSocket) {
     startDaemon({.args = {"--max-pending-per-user", "8", "--max-pending-handshakes", "8",
                           "--handshake-timeout-ms", "20000"}});
     Gate hogging;
-    spawnAttacker([&] {
-        std::vector<UniqueFd> kept;
-        for (int i = 0; i < 8; ++i) {
-            auto raw = socket::connectUnix(m_socket);
-            if (!raw) {
-                return 2;
-            }
-            kept.push_back(std::move(*raw));
-        }
-        hogging.open();
-        ::pause();
-        return 0;
-    });
+    holdRawConnections(8, hogging, true);
     ASSERT_TRUE(hogging.waitOpen());
     std::this_thread::sleep_for(200ms); // the daemon has taken all eight
     {
@@ -212,19 +200,7 @@ TEST_F(FrontdoorTest, AcceptWithoutDescriptorsBacksOffInsteadOfSpinning) {
     startVictimReplier(VICTIM_NAME);
     auto sender = frontend::openDefaultKsock(0, true).value();
     Gate flooding;
-    spawnAttacker([&] {
-        std::vector<UniqueFd> kept;
-        for (int i = 0; i < 60; ++i) {
-            auto raw = socket::connectUnix(m_socket);
-            if (!raw) {
-                break; // the backlog is full
-            }
-            kept.push_back(std::move(*raw));
-        }
-        flooding.open();
-        ::pause();
-        return 0;
-    });
+    holdRawConnections(60, flooding, false);
     ASSERT_TRUE(flooding.waitOpen());
     std::this_thread::sleep_for(200ms); // the daemon ran out of descriptors
     const auto cpu = daemonCpuOver(1000ms);
