@@ -6,12 +6,14 @@
 
 #include "../support/child_process.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -241,6 +243,22 @@ public: // the tests' free helpers use the gates and the waits
         ASSERT_EQ(::read(ready[0], &c, 1), 1);
         ::close(ready[0]);
         ::close(ready[1]);
+    }
+
+    // The slowest of `count` victim round trips, each allowed 2 s; nullopt,
+    // with the failure recorded, if one was not answered in time.
+    static std::optional<std::chrono::microseconds>
+    slowestVictimRoundTrip(frontend::KsockChannel& sender, const std::string& name, int count) {
+        std::chrono::microseconds slowest{0};
+        for (int i = 0; i < count; ++i) {
+            auto took = victimRoundTrip(sender, name, 2000ms);
+            if (!took) {
+                ADD_FAILURE() << "request " << i << " was not answered within 2 s";
+                return std::nullopt;
+            }
+            slowest = std::max(slowest, *took);
+        }
+        return slowest;
     }
 
     // One request to the victim's replier and its reply; nullopt if it failed
