@@ -13,9 +13,9 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <optional>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <optional>
 #include <poll.h>
 #include <pwd.h>
 #include <sstream>
