@@ -123,24 +123,22 @@ Result<void> Connection::onWakeup(bool livenessReadable) {
     return livenessReadable ? checkLiveness() : Result<void>{};
 }
 
-void Connection::noteEmptied(uint32_t slot, uint16_t pushesSeen) {
-    while (!m_endpoint.noteEmptied(slot, pushesSeen)) {
-        ::sched_yield(); // the backend may share our CPU
-    }
-}
-
-bool Connection::retractNote(uint32_t slot, uint16_t pushesSeen) {
+bool Connection::noteEmptied(uint32_t slot, uint16_t pushesSeen) {
     for (;;) {
-        switch (m_endpoint.retractNote(slot, pushesSeen)) {
-        case NoteRetraction::RETRACTED:
+        switch (m_endpoint.noteEmptied(slot, pushesSeen)) {
+        case NoteEmptied::FD_READABLE:
             return true;
-        case NoteRetraction::TAKEN:
+        case NoteEmptied::FD_EMPTY:
             return false;
-        case NoteRetraction::BUSY:
+        case NoteEmptied::BUSY:
             ::sched_yield();
             break;
         }
     }
+}
+
+bool Connection::retractNote(uint32_t slot, uint16_t pushesSeen) {
+    return m_endpoint.retractNote(slot, pushesSeen);
 }
 
 Result<bool> Connection::waitForProgress(Clock::time_point deadline, bool forever, int extraFd) {

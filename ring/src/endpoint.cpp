@@ -361,28 +361,23 @@ static_assert(pushUnseen(noteOf(0x7FFF), 0x8000) && pushUnseen(noteOf(0xFFFF), 0
 
 } // namespace
 
-bool Endpoint::noteEmptied(uint32_t slot, uint16_t pushesSeen) noexcept {
+NoteEmptied Endpoint::noteEmptied(uint32_t slot, uint16_t pushesSeen) noexcept {
     if (slot >= m_layout.readinessSlots) {
-        return true;
+        return NoteEmptied::FD_READABLE;
     }
     uint16_t value = loadSeqCst(m_readiness[slot]);
     while (value != TAKING) {
         if (compareExchangeSeqCst(m_readiness[slot], value, noteOf(pushesSeen))) {
-            return true;
+            return (value & NOTE_PRESENT) != 0 ? NoteEmptied::FD_EMPTY : NoteEmptied::FD_READABLE;
         }
     }
-    return false;
+    return NoteEmptied::BUSY;
 }
 
-NoteRetraction Endpoint::retractNote(uint32_t slot, uint16_t pushesSeen) noexcept {
-    if (slot >= m_layout.readinessSlots) {
-        return NoteRetraction::RETRACTED;
-    }
+bool Endpoint::retractNote(uint32_t slot, uint16_t pushesSeen) noexcept {
     uint16_t expected = noteOf(pushesSeen);
-    if (compareExchangeSeqCst(m_readiness[slot], expected, uint16_t{0})) {
-        return NoteRetraction::RETRACTED;
-    }
-    return expected == TAKING ? NoteRetraction::BUSY : NoteRetraction::TAKEN;
+    return slot >= m_layout.readinessSlots ||
+           compareExchangeSeqCst(m_readiness[slot], expected, uint16_t{0});
 }
 
 // Whatever a frontend writes here can only make its own fds wrong, and the

@@ -577,23 +577,30 @@ Result<std::optional<Message>> Connection::popMirroredLocked(uint32_t handle, Ks
 // have already taken does not. Note first, look at the ring second; the
 // daemon writes the copy first and takes the note second. Whichever comes
 // last sees the other, so a copy is never left behind an unreadable fd.
+// The note we replace says whether the fd holds a packet: our last note, if
+// the daemon never took it, left none (tests/ring/readiness_note_model_test
+// checks every interleaving).
 void Connection::settleFdLocked(uint32_t handle) {
     auto it = m_ksocks.find(handle);
     if (it == m_ksocks.end() || !it->second.fdReadable) {
         return;
     }
     const uint16_t seen = it->second.pushesSeen;
-    m_link->noteEmptied(handle, seen);
+    const bool holdsPacket = m_link->noteEmptied(handle, seen);
     if (m_link->recordsWaiting() && pumpLocked() && !m_ksocks[handle].mirror.empty()) {
-        // A copy arrived: the fd must stay readable. If the daemon has not
-        // taken our note, take it back; if it has, it added a packet for the
-        // copy, and one of the two goes.
-        if (m_link->retractNote(handle, seen)) {
+        // A copy arrived: the fd must stay readable. With no packet on it,
+        // the daemon takes our note for the copy (if it has not already).
+        // Else, if the daemon has not taken our note, take it back; if it
+        // has, it adds a packet for the copy, and one of the two goes.
+        if (!holdsPacket || m_link->retractNote(handle, seen)) {
+            m_ksocks[handle].fdReadable = true;
             return;
         }
     }
     KsockState& k = m_ksocks[handle];
-    takeReadinessPacket(k.daemonFd);
+    if (holdsPacket) {
+        takeReadinessPacket(k.daemonFd);
+    }
     k.fdReadable = !k.mirror.empty();
 }
 

@@ -80,11 +80,15 @@ public:
     Result<bool> waitForActivity(std::chrono::milliseconds timeout, int extraFd = -1);
     // True if the peer has published bytes not taken yet (a seq_cst read).
     bool dataWaiting() noexcept { return m_endpoint.dataWaiting(); }
-    // The frontend's readiness notes (Endpoint), waiting out a backend busy
-    // with the slot: it is between taking the note and making the fd
-    // readable, a few instructions and one system call.
-    void noteEmptied(uint32_t slot, uint16_t pushesSeen);
-    // True if retracted; false if the backend took it and the fd is readable.
+    // The frontend's readiness notes (Endpoint). True if the fd holds its
+    // readiness packet (our last note was taken, or retracted). A backend
+    // busy with the slot is between taking our last note and making the fd
+    // readable, a few instructions and one system call: we yield to it,
+    // since it may share our CPU (docs/performance.md measures why a yield
+    // and not a look at the fd).
+    bool noteEmptied(uint32_t slot, uint16_t pushesSeen);
+    // True if retracted; false if the backend took it: its packet for the
+    // copy is on the fd, or on its way.
     bool retractNote(uint32_t slot, uint16_t pushesSeen);
     // A descriptor the peer handed over with the local transport, or -1.
     int takeDescriptor() {

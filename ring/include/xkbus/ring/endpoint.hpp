@@ -29,7 +29,12 @@ enum class Kick : uint8_t {
     NEVER, // the peer waits for something else and needs no wakeup for this
 };
 
-enum class NoteRetraction : uint8_t { RETRACTED, TAKEN, BUSY };
+// What the frontend's new note replaced, and so what its fd holds.
+enum class NoteEmptied : uint8_t {
+    FD_READABLE, // no note, or a finished take: the fd holds its one packet
+    FD_EMPTY,    // our last note, never taken: the fd holds no packet
+    BUSY,        // a take in progress: try again
+};
 
 // A record in parts, written back to back (a fixed part, then a body).
 using RecordParts = std::span<const std::span<const std::byte>>;
@@ -95,15 +100,13 @@ public:
     // records for it"; the backend, having published push number `push`
     // for it, takes the note only if the frontend had not seen that push,
     // makes the fd readable, and then says it is done (takeDone). Until
-    // then the frontend must not write the slot (its calls say BUSY: try
-    // again), so a note it finds taken means the fd is readable already.
-    // Out-of-range slots: no note, nothing to take.
+    // then the frontend must not write a new note (noteEmptied says BUSY:
+    // try again). Out-of-range slots: no note, nothing to take.
     uint32_t readinessSlots() const noexcept { return m_layout.readinessSlots; }
-    // False: the backend is busy with the slot (try again).
-    bool noteEmptied(uint32_t slot, uint16_t pushesSeen) noexcept;
-    // Takes our own note back, unless the backend took it (and made the fd
-    // readable) first.
-    NoteRetraction retractNote(uint32_t slot, uint16_t pushesSeen) noexcept;
+    NoteEmptied noteEmptied(uint32_t slot, uint16_t pushesSeen) noexcept;
+    // Takes our own note back; false if the backend took it first (its
+    // packet is on the fd, or on its way).
+    bool retractNote(uint32_t slot, uint16_t pushesSeen) noexcept;
     bool takeNoteUnseen(uint32_t slot, uint16_t push) noexcept;
     bool takeAnyNote(uint32_t slot) noexcept; // for a push not published yet
     void takeDone(uint32_t slot) noexcept;

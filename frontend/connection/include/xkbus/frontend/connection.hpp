@@ -63,7 +63,7 @@ private:
         bool sending = false;
         std::unique_ptr<ReadinessSignal> signal;
         int daemonFd = -1;       // the fd a local daemon keeps, if it gave one
-        bool fdReadable = false; // what we last left daemonFd showing
+        bool fdReadable = false; // daemonFd may be readable: settle it when the mirror empties
         uint16_t pushesSeen = 0; // PUSHED records applied: the count in its readiness notes
         bool reportPops = false; // the daemon asked for prompt pop reports
     };

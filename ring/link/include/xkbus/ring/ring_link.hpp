@@ -23,8 +23,8 @@ public:
                            const protocol::Limits& limits) override;
     Result<bool> wait(int timeoutMs, int extraFd) override;
     int takeReceivedFd() override { return m_connection.takeDescriptor(); }
-    void noteEmptied(uint32_t handle, uint16_t pushesSeen) override {
-        m_connection.noteEmptied(handle, pushesSeen);
+    bool noteEmptied(uint32_t handle, uint16_t pushesSeen) override {
+        return m_connection.noteEmptied(handle, pushesSeen);
     }
     bool retractNote(uint32_t handle, uint16_t pushesSeen) override {
         return m_connection.retractNote(handle, pushesSeen);

@@ -33,10 +33,11 @@ public:
     virtual int takeReceivedFd() { return -1; }
 
     // Readiness notes for the Ksock fds a local daemon keeps (ring::Endpoint):
-    // "I emptied handle's fd, having seen `pushesSeen` copies pushed to it",
-    // and taking such a note back (false if the daemon took it first). Links
-    // without them (a Xen guest's, test links) have no notes to take.
-    virtual void noteEmptied(uint32_t /*handle*/, uint16_t /*pushesSeen*/) {}
+    // "I emptied handle's fd, having seen `pushesSeen` copies pushed to it"
+    // (true if the fd holds its readiness packet for us to take), and taking
+    // such a note back (false if the daemon took it first). Links without
+    // them (a Xen guest's, test links) have no notes.
+    virtual bool noteEmptied(uint32_t /*handle*/, uint16_t /*pushesSeen*/) { return true; }
     virtual bool retractNote(uint32_t /*handle*/, uint16_t /*pushesSeen*/) { return true; }
     // True if records may be waiting that receive() has not delivered. A
     // full barrier before it: the second half of noteEmptied()'s handshake.
